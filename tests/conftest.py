@@ -1,8 +1,12 @@
 """Fixtures shared by the whole test suite."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests never reach a model hub: the loading code is proven on local files instead.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
