@@ -53,16 +53,17 @@ class CatalogDataset(ImageDataset):
         :class:`astrofm.preprocess.CropToBox`.
     position_columns : sequence of 2 str, optional
         Columns of RA and Dec (degrees unless the columns carry units); each image is
-        cut out around that position with :func:`astrofm.cutout`.
+        cropped around that position. Crops use :class:`astrofm.preprocess.CropToBox`, so
+        they are recorded in the image's geometry and history.
     size_column : str, optional
         Column with the cutout size for ``position_columns``: an angle when the column
         has an angular unit or ``size_unit`` is given, else pixels.
     size_unit : str or astropy.units.Unit, optional
         Unit of ``size_column`` when the table does not say.
     margin : float
-        Margin added around boxes, passed to ``CropToBox``.
+        Margin added around the crop, passed to ``CropToBox``.
     square : bool
-        Make box crops square, passed to ``CropToBox``.
+        Make crops square, passed to ``CropToBox``.
     hdu_column : str, optional
         Column with the HDU to read from each FITS file.
     root : str or path, optional
@@ -108,20 +109,22 @@ class CatalogDataset(ImageDataset):
 
     def load(self, index: int) -> AstroImage:
         """Read image ``index`` and crop it to its box or sky position."""
-        from astrofm.io import cutout, load
+        from astrofm.io import load
+        from astrofm.preprocess import CropToBox
 
         hdu = None if self.hdus is None else self.hdus[index]
         image = load(self.sources[index], hdu=hdu)
         if self.boxes is not None:
-            from astrofm.preprocess import CropToBox
-
-            image = CropToBox(self.boxes[index].tolist(), margin=self.margin,
-                              square=self.square)(image)
+            crop = CropToBox(self.boxes[index].tolist(), margin=self.margin, square=self.square)
         elif self.positions is not None:
             size = self.sizes[index]
-            image = cutout(image, self.positions[index],
-                           size if size.unit != u.dimensionless_unscaled else int(size.value))
-        return image
+            if size.unit == u.dimensionless_unscaled:
+                size = float(size.value)
+            crop = CropToBox(position=self.positions[index], size=size, margin=self.margin,
+                             square=self.square)
+        else:
+            return image
+        return crop(image)
 
 
 def _plain(column) -> list:
