@@ -148,7 +148,8 @@ def make_image(data, *, source: str, mask=None, **fields) -> AstroImage:
             f"{source}: the image has 0 pixels (shape {data.shape}); check the file or "
             "the slice that produced it."
         )
-    values = data.astype(np.float32)  # always a copy, so memory maps can be closed
+    with np.errstate(over="ignore"):  # overflow is reported below, as masked pixels
+        values = data.astype(np.float32)  # always a copy, so memory maps can be closed
     bad = ~np.isfinite(values)
     if data.dtype.kind == "f" and data.dtype.itemsize > 4:
         overflow = int(np.count_nonzero(bad & np.isfinite(data)))

@@ -21,9 +21,12 @@ def cutout(image, position, size, *, mode: str = "trim") -> AstroImage:
     image : AstroImage or anything :func:`~astrofm.io.load` accepts
         The image; ``(C, H, W)`` images are cut on every channel alike.
     position : tuple of float or astropy.coordinates.SkyCoord
-        Centre of the cutout: ``(x, y)`` in 0-based pixels with pixel centres at
-        integers (astropy's convention, as for Cutout2D), or a sky position, which
-        needs the image's WCS.
+        Centre of the cutout: ``(x, y)`` in pixels in astrofm's edge convention
+        (pixel ``i`` covers ``[i, i + 1)``, so the centre of a ``W x H`` image is
+        ``(W / 2, H / 2)``; see :mod:`astrofm.geometry`), as for
+        ``CropToBox(position=...)``, or a sky position, which needs the image's WCS.
+        (Cutout2D itself puts pixel centres at integers; the half-pixel shift is
+        made here.)
     size : int, tuple, or astropy.units.Quantity
         ``n`` or ``(ny, nx)`` pixels, or an angle (or a pair of them, ``(ny, nx)``),
         which needs the WCS. Pixel sizes are rounded as Cutout2D rounds them.
@@ -38,7 +41,8 @@ def cutout(image, position, size, *, mode: str = "trim") -> AstroImage:
         The cutout, with Cutout2D's WCS and a ``geometry`` that composes
         ``Geometry.crop(x0, y0)``, where ``(x0, y0)`` is the input pixel at the
         cutout's first pixel, so results map back to the input (and the image as
-        loaded). ``history`` gains a ``{"step": "cutout", ...}`` entry.
+        loaded). ``history`` gains a ``{"step": "Cutout", ...}`` entry whose ``box`` is the
+        cutout's ``(x0, y0, x1, y1)`` on the input (edge convention).
 
     Raises
     ------
@@ -48,6 +52,7 @@ def cutout(image, position, size, *, mode: str = "trim") -> AstroImage:
     ConfigError
         A sky position or angular size for an image without WCS, or an unknown mode.
     """
+    from astropy.coordinates import SkyCoord
     from astropy.nddata import Cutout2D
     from astropy.nddata.utils import NoOverlapError, PartialOverlapError
 
@@ -58,15 +63,17 @@ def cutout(image, position, size, *, mode: str = "trim") -> AstroImage:
         raise ConfigError(f"cutout: mode={mode!r} is not one of {', '.join(_MODES)}.")
     position, size = _check_args(image, position, size)
     plane = image.data.reshape(-1, *image.shape[-2:])[0]
+    centre = position if isinstance(position, SkyCoord) else (
+        position[0] - 0.5, position[1] - 0.5)
     try:
-        cut = Cutout2D(plane, position, size, wcs=image.wcs, mode=mode,
+        cut = Cutout2D(plane, centre, size, wcs=image.wcs, mode=mode,
                        fill_value=np.nan, copy=False)
     except (NoOverlapError, PartialOverlapError) as exc:
         where = "lies outside" if isinstance(exc, NoOverlapError) else "is not wholly inside"
         raise BoxError(
             f"{image.source}: the cutout at position={_describe(position)} with "
             f"size={_describe(size)} {where} the image of shape {image.shape} "
-            f"(x in 0..{image.width - 1}, y in 0..{image.height - 1}). Check the "
+            f"(x in [0, {image.width}), y in [0, {image.height})). Check the "
             "position, or use mode='partial' to pad."
         ) from None
     x0 = cut.origin_original[0] - cut.slices_cutout[1].start
@@ -74,7 +81,7 @@ def cutout(image, position, size, *, mode: str = "trim") -> AstroImage:
     data = _extract(image.data, cut, np.nan)
     mask = _extract(image.mask, cut, True)
     step = {
-        "step": "cutout",
+        "step": "Cutout",
         "position": _describe(position),
         "size": _describe(size),
         "mode": mode,

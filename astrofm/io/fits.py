@@ -34,10 +34,10 @@ _READ_ERRORS = (OSError, EOFError, ValueError, TypeError, IndexError, zlib.error
 
 
 def is_image_hdu(hdu) -> bool:
-    """True for an image HDU (primary, image or tile-compressed) that holds data axes."""
+    """True for an image HDU (primary, image or tile-compressed) with at least two axes."""
     if not isinstance(hdu, _HDU_TYPES) or isinstance(hdu, fits.GroupsHDU):
         return False
-    return int(hdu.header.get("NAXIS", 0)) > 0
+    return int(hdu.header.get("NAXIS", 0)) >= 2
 
 
 def read_fits(source, *, hdu=None, plane=None) -> AstroImage:
@@ -80,10 +80,16 @@ def read_fits(source, *, hdu=None, plane=None) -> AstroImage:
         with header_warnings(name) as log:
             try:
                 hdul = fits.open(Path(source))
+            except ImportError as exc:  # e.g. LZW (.Z) files need the uncompresspy package
+                raise FileFormatError(
+                    f"{name}: astropy cannot decompress this file ({exc}); decompress it "
+                    "first or install the package named."
+                ) from None
             except _READ_ERRORS as exc:
                 raise FileFormatError(
-                    f"{name}: not a readable FITS file ({exc}); it may be empty, corrupt "
-                    "or truncated. Check that the file was written or downloaded completely."
+                    f"{name}: not a readable FITS file ({exc}); it may be corrupt, "
+                    "truncated or not FITS at all. Check that the file was written or "
+                    "downloaded completely."
                 ) from None
             with hdul:
                 return _read_hdulist(hdul, hdu, plane, name, log)
@@ -114,8 +120,10 @@ def _hdu_filename(hdu) -> str | None:
 def _describe(hdul) -> str:
     parts = []
     for i, h in enumerate(hdul):
-        what = "empty" if not is_image_hdu(h) and isinstance(h, _HDU_TYPES) else (
-            type(h).__name__)
+        what = type(h).__name__
+        if isinstance(h, _HDU_TYPES) and not is_image_hdu(h):
+            naxis = int(h.header.get("NAXIS", 0))
+            what = "empty" if naxis == 0 else f"{naxis}-D, not an image"
         parts.append(f"{i} {h.name or '-'} ({what})")
     return ", ".join(parts)
 
@@ -162,7 +170,8 @@ def _choose_hdu(hdul, hdu, name) -> int:
 def _read_hdu(hdu, index, plane, name, log, *, fobj) -> AstroImage:
     if not is_image_hdu(hdu):
         raise NoImageDataError(
-            f"{name}: the {type(hdu).__name__} holds no image data (NAXIS = 0)."
+            f"{name}: the {type(hdu).__name__} holds no image data (NAXIS = "
+            f"{hdu.header.get('NAXIS', 0)}); an image needs two axes or more."
         )
     shape = tuple(int(n) for n in hdu.shape)
     if 0 in shape:

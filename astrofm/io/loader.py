@@ -13,8 +13,8 @@ from astrofm.image import AstroImage
 __all__ = ["load"]
 
 _FITS_MAGIC = b"SIMPLE  ="
-# astropy opens gzip- and bzip2-compressed FITS directly.
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh")
+# astropy opens gzip-, bzip2-, zip-, xz- and (with uncompresspy) LZW-compressed FITS.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04", b"\xfd7zXZ\x00", b"\x1f\x9d")
 
 
 def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:

@@ -19,6 +19,8 @@ TIFFs would be cut to 8 bits by PIL), and 16-bit colour PNG through
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from astrofm.errors import FileFormatError
@@ -122,12 +124,21 @@ def _read_pil(path, plane, name):
 
 
 def _read_png16_colour(path, plane, name):
-    import torch
-    from torchvision.io import ImageReadMode, decode_png, read_file
-
     _pick(1, plane, name, 1, 1)
     try:
-        tensor = decode_png(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
+        with warnings.catch_warnings():
+            # torchvision 0.29 marks its decoders deprecated in favour of torchcodec,
+            # which is not a dependency; decode_png still works and is exact.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import torch
+            from torchvision.io import ImageReadMode, decode_png, read_file
+
+            tensor = decode_png(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
+    except ImportError as exc:
+        raise FileFormatError(
+            f"{name}: a 16-bit colour PNG needs torchvision.io.decode_png to be read without "
+            f"losing bits, which is unavailable ({exc}); save the image as TIFF or FITS."
+        ) from None
     except RuntimeError as exc:
         raise FileFormatError(
             f"{name}: the 16-bit PNG cannot be decoded ({exc}); it looks truncated or corrupt."
