@@ -90,7 +90,7 @@ class SubtractBackground(Step):
         try:
             return pb.Background2D(
                 plane, box, mask=mask if mask.any() else None, filter_size=filt,
-                sigma_clip=AstropySigmaClip(sigma=self.sigma),
+                sigma_clip=AstropySigmaClip(sigma=self.sigma, maxiters=10),
                 bkg_estimator=ESTIMATORS[self.estimator](),
                 exclude_percentile=self.exclude_percentile,
             )

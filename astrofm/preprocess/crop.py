@@ -108,8 +108,9 @@ class CropToBox(Step):
     The box :math:`(x_0, y_0, x_1, y_1)` uses the edge convention (pixel :math:`i`
     covers :math:`[i, i+1)`); a position :math:`(x_c, y_c)` and size
     :math:`(n_y, n_x)` give :math:`(x_c - n_x/2,\ y_c - n_y/2,\ x_c + n_x/2,\ y_c +
-    n_y/2)`, a SkyCoord being placed with the image's WCS and an angular size turned
-    into pixels with its pixel scale. Then:
+    n_y/2)` with the size rounded to whole pixels and the corner to the nearest pixel
+    edge, a SkyCoord being placed with the image's WCS and an angular size turned into
+    pixels with its pixel scale. Then:
 
     1. the margin is added on every side: ``margin >= 1`` is a number of pixels,
        ``0 <= margin < 1`` a fraction of the box's width (left and right) and height
@@ -213,7 +214,11 @@ class CropToBox(Step):
             # wcslib normalises celestial axes to degrees, so the scales are deg/pixel (x, y).
             sx, sy = (proj_plane_pixel_scales(image.wcs.celestial) * u.deg).to_value(self.unit)
             nx, ny = nx / sx, ny / sy
-        return (xc - nx / 2, yc - ny / 2, xc + nx / 2, yc + ny / 2)
+        # Whole pixels, as a cutout of a given size: round the size, then the corner.
+        nx, ny = max(1, round(nx)), max(1, round(ny))
+        x0 = math.floor(xc - nx / 2 + 0.5 + _EPS)
+        y0 = math.floor(yc - ny / 2 + 0.5 + _EPS)
+        return (x0, y0, x0 + nx, y0 + ny)
 
     def apply(self, image):
         argument = "box" if self.box is not None else "position/size box"

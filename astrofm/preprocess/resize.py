@@ -57,8 +57,8 @@ class ResizeForPatch(Step):
       :class:`~astrofm.preprocess.CropToSource`), so that the source spans at least
       :math:`N` patches of :math:`p` pixels; each side is then rounded to the nearest
       multiple of :math:`p`, at least one patch;
-    * ``max_size`` caps the longer side (the aspect ratio is kept, rounding down to a
-      multiple of :math:`p`).
+    * ``max_size`` caps the longer side: the target is scaled down to it before the
+      rounding (keeping the aspect ratio), and no side exceeds it after.
 
     The float data are interpolated with ``torch.nn.functional.interpolate``
     (``align_corners=False``, which matches the edge pixel convention), with
@@ -185,14 +185,18 @@ class ResizeForPatch(Step):
             if s is not None:
                 scale = max(1.0, self.min_patches_per_source * p / s)
                 th, tw = th * scale, tw * scale
+        if self.max_size is not None and max(th, tw) > self.max_size:
+            # Scale before rounding, so the aspect ratio survives the cap.
+            scale = self.max_size / max(th, tw)
+            th, tw = th * scale, tw * scale
         if p is None:
             out = [max(1, round(th)), max(1, round(tw))]
         else:
             out = [_round_to(th, p), _round_to(tw, p)]
-        if self.max_size is not None and max(out) > self.max_size:
-            scale = self.max_size / max(out)
-            step = p or 1
-            out = [max(step, math.floor(v * scale / step) * step) for v in out]
+        if self.max_size is not None:
+            # Rounding to the nearest patch may step over the cap; step back under it.
+            cap = self.max_size if p is None else max(p, self.max_size // p * p)
+            out = [min(v, cap) for v in out]
         return tuple(out)
 
     def apply(self, image):
