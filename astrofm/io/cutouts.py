@@ -121,22 +121,22 @@ def _check_args(image, position, size):
                 f"{image.source}: position={position!r} must be (x, y) in pixels or a "
                 "SkyCoord."
             )
-    if np.ndim(size) == 0:
-        sizes = [size]
-    elif np.ndim(size) == 1 and len(size) in (1, 2):
-        sizes = list(size)
-    else:
+    is_pair = isinstance(size, tuple | list) or (isinstance(size, np.ndarray) and size.ndim)
+    sizes = list(size) if is_pair else [size]
+    if not 1 <= len(sizes) <= 2:
         raise BoxError(f"{image.source}: size={size!r} must be n or (ny, nx).")
     for s in sizes:
-        if isinstance(s, u.Quantity):
-            if s.unit.physical_type == "angle" and image.wcs is None:
-                raise ConfigError(
-                    f"{image.source}: size={size!r} is an angle but the image has no WCS; "
-                    "give the size in pixels."
-                )
-            value = s.value
-        else:
-            value = s
+        if isinstance(s, u.Quantity) and s.unit.physical_type == "angle" and image.wcs is None:
+            raise ConfigError(
+                f"{image.source}: size={size!r} is an angle but the image has no WCS; "
+                "give the size in pixels."
+            )
+        try:
+            value = float(s.value if isinstance(s, u.Quantity) else s)
+        except (TypeError, ValueError):
+            raise BoxError(
+                f"{image.source}: size={size!r} must be a number of pixels or an angle."
+            ) from None
         if not np.isfinite(value) or value <= 0:
             raise BoxError(
                 f"{image.source}: size={size!r} must be positive; a cutout needs at "
@@ -159,6 +159,6 @@ def _describe(value):
         return {"ra_deg": float(icrs.ra.deg), "dec_deg": float(icrs.dec.deg)}
     if isinstance(value, u.Quantity):
         return value.to_string() if value.isscalar else [q.to_string() for q in value]
-    if np.ndim(value) == 0:
-        return float(value)
-    return [v.to_string() if isinstance(v, u.Quantity) else float(v) for v in value]
+    if isinstance(value, tuple | list | np.ndarray):
+        return [_describe(v) for v in value]
+    return float(value)
