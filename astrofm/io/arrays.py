@@ -70,10 +70,10 @@ def plane_index(shape, plane, *, source: str, channels: bool):
             "to choose one."
         )
     picks = (plane,) if np.ndim(plane) == 0 else tuple(plane)
-    if not lead:
+    if not real:
         raise ConfigError(
-            f"{source}: plane={plane!r} was given but the image is 2-D {shape}; "
-            "drop the plane argument."
+            f"{source}: plane={plane!r} was given but the data {shape} hold a single "
+            "plane; drop the plane argument."
         )
     if len(picks) == len(real) and len(real) != len(lead):
         axes = real

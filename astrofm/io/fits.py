@@ -192,7 +192,8 @@ def _read_hdu(hdu, index, plane, name, log, *, fobj) -> AstroImage:
             f"{where}: the image data cannot be read ({exc}); the file may be corrupt."
         ) from None
     if info is not None and log.file_length is not None:
-        # Missing bytes are harmless if they were only the padding after the data.
+        # Missing bytes are harmless if they were only the padding after the data;
+        # for a compressed HDU the padded span is required, as its exact end is private.
         data_bytes = info["datSpan"] if isinstance(hdu, fits.CompImageHDU) else hdu.size
         if log.file_length < info["datLoc"] + data_bytes:
             raise _truncated(name, log.file_length)

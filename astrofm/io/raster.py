@@ -9,8 +9,10 @@ Decisions, stated once:
 - Rows stay in stored order: row 0 is the *top* of a PNG/JPEG/TIFF, whereas row 0
   of a FITS image is the bottom of the sky. Nothing is flipped, so pixel
   coordinates match what other tools report for the same file.
-- Grey is ``(H, W)``; colour is ``(3, H, W)`` in RGB order. An alpha channel is
-  dropped after marking fully transparent pixels (alpha 0) in the mask.
+- Grey is ``(H, W)``; colour is ``(3, H, W)`` in RGB order. An alpha channel (PIL
+  modes LA/RGBA, PNG colour types 4/6, TIFF extra samples marked as alpha) is
+  dropped after marking fully transparent pixels (alpha 0) in the mask; partly
+  transparent pixels stay valid.
 
 PIL reads most formats. TIFF goes through ``tifffile`` (16-bit and float colour
 TIFFs would be cut to 8 bits by PIL), and 16-bit colour PNG through
@@ -74,13 +76,12 @@ def read_raster(path, *, plane=None) -> AstroImage:
     return make_image(data, source=name, mask=mask, display=bool(data.dtype == np.uint8))
 
 
-def _channels_last_to_first(array, samples_axis: bool):
-    """``(..., H, W, S)`` to ``(S, H, W)`` or ``(H, W)``, with alpha split off."""
+def _channels_last_to_first(array, samples_axis: bool, has_alpha: bool):
+    """``(H, W, S)`` to ``(S, H, W)`` or ``(H, W)``, with the alpha sample split off."""
     if not samples_axis:
         return array, None
-    n = array.shape[-1]
     alpha = None
-    if n in (2, 4):
+    if has_alpha:
         alpha, array = array[..., -1], array[..., :-1]
     array = np.moveaxis(array, -1, -3)
     return (array[..., 0, :, :] if array.shape[-3] == 1 else array), alpha
@@ -120,7 +121,7 @@ def _read_pil(path, plane, name):
             array = np.asarray(im).astype(np.uint16)
         else:
             array = np.asarray(im if mode == im.mode else im.convert(mode))
-    return _channels_last_to_first(array, array.ndim == 3)
+    return _channels_last_to_first(array, array.ndim == 3, mode in ("LA", "RGBA"))
 
 
 def _read_png16_colour(path, plane, name):
@@ -144,7 +145,8 @@ def _read_png16_colour(path, plane, name):
             f"{name}: the 16-bit PNG cannot be decoded ({exc}); it looks truncated or corrupt."
         ) from None
     array = tensor.to(dtype=torch.int32).numpy().astype(np.uint16)
-    return _channels_last_to_first(np.moveaxis(array, 0, -1), True)
+    # PNG colour types 4 and 6 (grey + alpha, RGB + alpha) end in an alpha sample.
+    return _channels_last_to_first(np.moveaxis(array, 0, -1), True, array.shape[0] in (2, 4))
 
 
 def _read_tiff(path, plane, name):
@@ -158,6 +160,7 @@ def _read_tiff(path, plane, name):
                 return _read_pil(path, plane, name)
             series = tif.series[0]
             array, axes = series.asarray(), series.axes
+            has_alpha = any(kind.name.endswith("ALPHA") for kind in page.extrasamples)
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise FileFormatError(
             f"{name}: the TIFF cannot be read ({exc}); it looks truncated or corrupt."
@@ -172,4 +175,4 @@ def _read_tiff(path, plane, name):
     array = array.reshape((frames, *array.shape[n_lead:]))
     height, width = array.shape[1:3]
     return _channels_last_to_first(array[_pick(frames, plane, name, height, width)],
-                                   has_samples)
+                                   has_samples, has_samples and has_alpha)

@@ -147,9 +147,13 @@ def test_hypercube_plane_tuple(tmp_path):
         astrofm.load(path, plane=(1, 2, 0, 0))
 
 
-def test_plane_of_2d_image_is_refused(fits_path):
+def test_plane_of_single_plane_image_is_refused(fits_path, tmp_path):
     with pytest.raises(ConfigError, match=r"gauss\.fits.*drop the plane"):
         astrofm.load(fits_path, plane=0)
+    path = tmp_path / "degenerate.fits"
+    fits.PrimaryHDU(np.ones((1, 1, 3, 4), np.float32)).writeto(path)
+    with pytest.raises(ConfigError, match=r"degenerate\.fits.*single plane"):
+        astrofm.load(path, plane=(0, 0))
 
 
 def test_plane_read_does_not_load_whole_cube(tmp_path):

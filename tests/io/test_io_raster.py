@@ -129,3 +129,16 @@ def test_hdu_is_refused_for_rasters(tmp_path, ramp):
     Image.fromarray(ramp).save(path)
     with pytest.raises(ConfigError, match=r"grey\.png.*FITS sources only"):
         astrofm.load(path, hdu=1)
+
+
+def test_tiff_alpha_only_when_marked_as_alpha(tmp_path):
+    rgba = np.full((4, 5, 4), 200, np.uint8)
+    rgba[0, 0, 3] = 0
+    alpha = tmp_path / "rgba.tif"
+    tifffile.imwrite(alpha, rgba, photometric="rgb", extrasamples=["unassalpha"])
+    image = astrofm.load(alpha)
+    assert image.shape == (3, 4, 5) and image.mask[:, 0, 0].all() and image.mask.sum() == 3
+    extra = tmp_path / "rgbx.tif"
+    tifffile.imwrite(extra, rgba, photometric="rgb", extrasamples=["unspecified"])
+    image = astrofm.load(extra)
+    assert image.shape == (4, 4, 5) and not image.mask.any()
