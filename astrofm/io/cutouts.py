@@ -68,13 +68,17 @@ def cutout(image, position, size, *, mode: str = "trim") -> AstroImage:
     try:
         cut = Cutout2D(plane, centre, size, wcs=image.wcs, mode=mode,
                        fill_value=np.nan, copy=False)
-    except (NoOverlapError, PartialOverlapError) as exc:
-        where = "lies outside" if isinstance(exc, NoOverlapError) else "is not wholly inside"
+    except (NoOverlapError, PartialOverlapError, ValueError) as exc:
+        # Cutout2D raises a plain ValueError for a sky position the projection cannot
+        # place (NaN pixels), which is outside the image too.
+        partial = isinstance(exc, PartialOverlapError)
         raise BoxError(
             f"{image.source}: the cutout at position={_describe(position)} with "
-            f"size={_describe(size)} {where} the image of shape {image.shape} "
-            f"(x in [0, {image.width}), y in [0, {image.height})). Check the "
-            "position, or use mode='partial' to pad."
+            f"size={_describe(size)} "
+            f"{'is not wholly inside' if partial else 'lies outside'} the image of shape "
+            f"{image.shape} (x in [0, {image.width}), y in [0, {image.height})). "
+            + ("Use mode='trim' or 'partial' to allow that." if partial else
+               "Check the position.")
         ) from None
     x0 = cut.origin_original[0] - cut.slices_cutout[1].start
     y0 = cut.origin_original[1] - cut.slices_cutout[0].start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -55,6 +56,21 @@ def parse_unit(text, *, source: str = "<header>"):
     if text is None or not str(text).strip():
         return None
     text = str(text).strip()
+    unit = _parse(text)
+    if unit is not None:
+        return unit
+    warn_user(
+        f"{source}: BUNIT = {text!r} is not a unit astropy can parse; the image is loaded "
+        "with unit=None. Fix BUNIT in the header (e.g. 'Jy/beam') to keep the unit.",
+        HeaderWarning,
+    )
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(text: str):
+    # Cached: a failed parse makes astropy compute "did you mean" suggestions, which
+    # costs tens of milliseconds, and a survey repeats the same BUNIT in every file.
     for candidate in (text, _case_fixed(text)):
         if candidate is None:
             continue
@@ -65,11 +81,6 @@ def parse_unit(text, *, source: str = "<header>"):
                     return u.Unit(candidate, format=fmt)
             except (ValueError, TypeError):
                 continue
-    warn_user(
-        f"{source}: BUNIT = {text!r} is not a unit astropy can parse; the image is loaded "
-        "with unit=None. Fix BUNIT in the header (e.g. 'Jy/beam') to keep the unit.",
-        HeaderWarning,
-    )
     return None
 
 

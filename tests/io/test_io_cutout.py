@@ -88,6 +88,8 @@ def test_cutout_accepts_anything_load_accepts(fits_path):
 def test_position_outside(image):
     with pytest.raises(BoxError, match=r"gauss\.fits.*position=.*outside.*\(100, 200\)"):
         astrofm.cutout(image, (500, 40), 10)
+    with pytest.raises(BoxError, match=r"gauss\.fits.*position=.*outside"):
+        astrofm.cutout(image, SkyCoord(330, -2, unit="deg"), 10)  # behind the projection
 
 
 @pytest.mark.parametrize("size", [0, (0, 5), -3, 0.2, 0 * u.arcsec])
