@@ -30,6 +30,9 @@ _LAZY = {
     "io": None,
     "data": None,
     "backbones": None,
+    "features": None,
+    "adapt": "astrofm.features",
+    "embed": "astrofm.features",
 }
 
 __all__ = ["AstroImage", "Geometry", "errors", "__version__", *_LAZY]

@@ -9,6 +9,7 @@ from astrofm.data.base import ImageDataset, encode_labels, image_to_tensor
 from astrofm.data.catalog import CatalogDataset, read_table
 from astrofm.data.coco import CocoDataset
 from astrofm.data.folder import FolderDataset
+from astrofm.data.sources import ListDataset
 from astrofm.data.splits import LabelledSubset, label_fraction, subset, train_val_split
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "CocoDataset",
     "FolderDataset",
     "LabelledSubset",
+    "ListDataset",
     "encode_labels",
     "image_to_tensor",
     "label_fraction",

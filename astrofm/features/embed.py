@@ -1,0 +1,232 @@
+"""``astrofm.embed``: feature vectors for many images, as a resumable batch job."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from astrofm.errors import ConfigError
+
+__all__ = ["embed", "as_dataset", "write_table", "TABLE_FORMATS"]
+
+log = logging.getLogger("astrofm.embed")
+
+#: Output formats by file suffix.
+TABLE_FORMATS = {".fits": "fits", ".fit": "fits", ".h5": "hdf5", ".hdf5": "hdf5"}
+_CATALOGUE_SUFFIXES = (".csv", ".ecsv")
+
+
+def as_dataset(inputs, hdu=None):
+    """A data set from what :func:`embed` accepts.
+
+    Parameters
+    ----------
+    inputs : ImageDataset, Table, path or sequence
+        A data set (used as is), an astropy Table or a ``.csv`` / ``.ecsv`` catalogue
+        with a ``path`` column (a :class:`~astrofm.data.CatalogDataset`), or one input
+        or a list of inputs that :func:`astrofm.load` takes.
+    hdu : int or str, optional
+        HDU read from FITS files given as a list.
+    """
+    from astrofm.data import CatalogDataset, ListDataset
+    from astrofm.features.adapt import as_items
+
+    if hasattr(inputs, "load") and hasattr(inputs, "__getitem__"):
+        return inputs
+    if isinstance(inputs, Table) or (
+        isinstance(inputs, str | os.PathLike)
+        and str(inputs).lower().endswith(_CATALOGUE_SUFFIXES)
+    ):
+        return CatalogDataset(inputs)
+    return ListDataset(as_items(inputs), hdu=hdu)
+
+
+def _with_transform(dataset, transform):
+    """A shallow copy of ``dataset`` (or of a subset's parent) using ``transform``."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        out = copy.copy(dataset)
+        out.dataset = _with_transform(dataset.dataset, transform)
+        return out
+    out = copy.copy(dataset)
+    out.transform = transform
+    return out
+
+
+def _fingerprint(spec, weights, backbone, pooling, transform, dataset) -> dict:
+    sources = "\n".join(map(str, dataset.sources)).encode()
+    if backbone is not None:
+        # A built backbone is known by its parameters, not by a weights reference.
+        digest = hashlib.sha1()
+        for name, tensor in backbone.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
+        weights = f"sha1:{digest.hexdigest()}"
+    return {
+        "model": spec.name,
+        "weights": None if weights is None else os.fspath(weights),
+        "pooling": pooling,
+        "preprocessing": transform.to_dict() if hasattr(transform, "to_dict") else repr(transform),
+        "inputs": hashlib.sha1(sources).hexdigest(),
+        "n": len(dataset),
+    }
+
+
+def write_table(table: Table, path) -> Path:
+    """Write a feature table atomically to FITS or HDF5, chosen by the suffix."""
+    from astrofm.features.store import atomic_path
+
+    path = Path(path)
+    fmt = TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"output={path}: give a file ending in one of {sorted(TABLE_FORMATS)}.")
+    with atomic_path(path) as tmp:
+        if fmt == "hdf5":
+            table.write(tmp, format="hdf5", path="features", serialize_meta=True)
+        else:
+            table.write(tmp, format="fits")
+    return path
+
+
+def _trainer(device, devices, precision, progress, callbacks):
+    import lightning.pytorch as pl
+
+    # Lightning announces hardware and advertises services at info level on every run.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return pl.Trainer(accelerator=device, devices=devices, precision=precision, logger=False,
+                      enable_checkpointing=False, enable_model_summary=False,
+                      enable_progress_bar=progress, callbacks=callbacks)
+
+
+def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=None,
+          size: int | None = None, preprocessing=None, batch_size: int = 32,
+          num_workers: int = 0, device: str = "auto", devices="auto",
+          precision: str = "32-true", output=None, cache=None, progress: bool = True,
+          hdu=None) -> Table:
+    """Feature vectors of many images, one table row per image.
+
+    The job runs on PyTorch Lightning (``Trainer.predict``), so the same call uses a
+    CPU, a GPU or several GPUs. Each batch is written to a cache folder as it is
+    done; a run that is stopped and started again computes only the missing images
+    and gives the same table. Inputs that cannot be read are logged and reported in
+    the ``error`` column (their features are NaN) instead of ending the run.
+
+    Parameters
+    ----------
+    inputs : sequence, path, Table or ImageDataset
+        Files or arrays, a catalogue (``.csv``/``.ecsv``/Table with a ``path``
+        column) or a data set; see :func:`as_dataset`.
+    model : str or Backbone
+        Registry name of the backbone, or a module built with
+        :func:`astrofm.backbones.load`.
+    pooling : str, optional
+        One of the backbone's poolings (``"cls"``, ``"mean"``, ``"cls+mean"``,
+        ``"pooler"``); its default when omitted.
+    weights : None, "pretrained" or path
+        As for :func:`astrofm.backbones.load`.
+    size : int, optional
+        Input side for the default preprocessing.
+    preprocessing : Step, optional
+        Preprocessing to use instead of the default (or of the data set's own).
+    batch_size, num_workers : int
+        DataLoader settings.
+    device, devices : str or int
+        Lightning's ``accelerator`` and ``devices`` (``"auto"``, ``"cpu"``, ``"gpu"``).
+    precision : str
+        Lightning precision, e.g. ``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``.
+    output : str or path, optional
+        Where to write the table (``.fits``, ``.h5``/``.hdf5``), atomically.
+    cache : str or path, optional
+        Folder of per-batch shards that makes the run resumable; default
+        ``<output>.parts`` beside the output (removed once the table is written), or a
+        temporary folder when there is no output.
+    progress : bool
+        Show a progress bar.
+    hdu : int or str, optional
+        HDU read from FITS files given as a list.
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns ``source``, ``feature`` (N, D), ``error`` (empty when fine), ``ra`` and
+        ``dec`` (degrees, centre of the processed image; NaN without a WCS), and
+        ``label`` and ``class_name`` when the inputs carry labels. ``meta`` records the
+        model, weights, pooling and preprocessing.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from astrofm.features.adapt import cached_backbone, default_preprocessing, resolve_model
+    from astrofm.features.extract import FeatureModule, ShardWriter, TolerantItems, first_shape
+    from astrofm.features.store import ShardStore
+
+    spec, backbone = resolve_model(model, weights)
+    pooling = pooling or spec.default_pooling
+    if pooling not in spec.poolings or pooling == "tokens":
+        vector = [p for p in spec.poolings if p != "tokens"]
+        raise ConfigError(f"pooling={pooling!r}: {spec.name!r} gives one vector per image "
+                          f"with {vector}.")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size!r}: give a positive number of images.")
+    dataset = as_dataset(inputs, hdu=hdu)
+    transform = preprocessing or getattr(dataset, "transform", None) or default_preprocessing(
+        spec, size=size)
+    dataset = _with_transform(dataset, transform)
+    fingerprint = _fingerprint(spec, weights, backbone, pooling, transform, dataset)
+
+    own_cache = cache is None
+    if own_cache:
+        cache = Path(f"{output}.parts") if output is not None else Path(tempfile.mkdtemp())
+    store = ShardStore(cache, fingerprint)
+    pending = np.setdiff1d(np.arange(len(dataset)), store.done())
+    if len(pending):
+        if len(pending) < len(dataset):
+            log.info("resuming: %d of %d images left", len(pending), len(dataset))
+        items = TolerantItems(dataset, pending, first_shape(dataset))
+        loader = DataLoader(items, batch_size=batch_size, num_workers=num_workers,
+                            persistent_workers=False, pin_memory=torch.cuda.is_available())
+        module = FeatureModule(backbone or cached_backbone(spec.name, weights), pooling)
+        trainer = _trainer(device, devices, precision, progress, [ShardWriter(store)])
+        trainer.predict(module, loader, return_predictions=False)
+    columns = store.read()
+    table = _table(dataset, columns, fingerprint)
+    for i in np.flatnonzero(table["error"] != ""):
+        log.warning("%s: %s", table["source"][i], table["error"][i])
+    if output is not None:
+        write_table(table, output)
+    if own_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    return table
+
+
+def _table(dataset, columns, fingerprint) -> Table:
+    index = columns["index"]
+    table = Table()
+    table["source"] = [dataset.sources[i] for i in index]
+    table["feature"] = columns["features"].astype(np.float32)
+    labels = getattr(dataset, "labels", None)
+    if labels is not None:
+        labels = np.asarray(labels)[index]
+        table["label"] = labels
+        table["class_name"] = [str(dataset.classes[k]) for k in labels]
+    table["ra"] = columns["ra"].astype(float)
+    table["dec"] = columns["dec"].astype(float)
+    table["error"] = columns["error"].astype(str)
+    table.meta.update({
+        "MODEL": fingerprint["model"],
+        "WEIGHTS": str(fingerprint["weights"]),
+        "POOLING": fingerprint["pooling"],
+        "PREPROC": json.dumps(fingerprint["preprocessing"], default=str),
+    })
+    return table

@@ -1,0 +1,115 @@
+"""Atomic file writes and the shard store that makes feature extraction resumable.
+
+A run writes one small ``.npz`` shard per batch into a cache folder, each holding the
+data-set indices it covers; a restarted run reads which indices are done and computes
+only the rest. Every file appears through ``os.replace`` of a finished temporary file,
+so a killed run leaves whole shards or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from astrofm.errors import ConfigError
+
+__all__ = ["atomic_path", "ShardStore"]
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str | None = None):
+    """Yield a temporary path beside ``path``; move it onto ``path`` if the block succeeds.
+
+    The temporary file keeps ``path``'s suffix (or ``suffix``) so writers that choose a
+    format by suffix still work. On an exception the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = suffix if suffix is not None else "".join(path.suffixes)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as astropy's refuse to overwrite without being told
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class ShardStore:
+    """A folder of feature shards tied to one configuration.
+
+    Parameters
+    ----------
+    folder : str or path
+        Where shards live. Created if needed.
+    fingerprint : dict
+        Everything that decides the features (model, weights, pooling, preprocessing,
+        inputs). A folder made with another fingerprint is refused, so a resumed run can
+        never mix features of two configurations.
+    """
+
+    FINGERPRINT = "fingerprint.json"
+
+    def __init__(self, folder, fingerprint: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(fingerprint, sort_keys=True, default=str)
+        stored = self.folder / self.FINGERPRINT
+        if stored.exists():
+            if stored.read_text() != text:
+                raise ConfigError(
+                    f"cache={self.folder}: this folder holds features of another "
+                    "configuration (model, weights, pooling, preprocessing or inputs differ); "
+                    "delete it or pass another cache folder."
+                )
+        else:
+            with atomic_path(stored) as tmp:
+                tmp.write_text(text)
+
+    def shards(self) -> list[Path]:
+        """The finished shard files, in name order."""
+        return sorted(self.folder.glob("shard-*.npz"))
+
+    def done(self) -> np.ndarray:
+        """Indices already computed."""
+        parts = [np.load(p)["index"] for p in self.shards()]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def write(self, index, tag: str = "", **columns) -> Path:
+        """Write one shard atomically.
+
+        Parameters
+        ----------
+        index : array of int
+            Data-set indices of the rows.
+        tag : str
+            Distinguishes writers (e.g. the rank of a distributed run).
+        **columns : array
+            One row per index each (features, error messages, coordinates ...).
+        """
+        index = np.asarray(index, dtype=np.int64)
+        path = self.folder / f"shard-{int(index.min()):09d}{tag}.npz"
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, index=index, **{k: np.asarray(v) for k, v in columns.items()})
+        return path
+
+    def read(self) -> dict[str, np.ndarray]:
+        """All shards gathered into one array per column, sorted by index.
+
+        An index written twice (a distributed sampler pads the last batch with repeats)
+        is kept once.
+        """
+        parts = [dict(np.load(p)) for p in self.shards()]
+        if not parts:
+            raise ConfigError(f"cache={self.folder}: no shard has been written yet.")
+        index = np.concatenate([p["index"] for p in parts])
+        _, first = np.unique(index, return_index=True)
+        return {name: np.concatenate([p[name] for p in parts])[first] for name in parts[0]}
