@@ -1,0 +1,38 @@
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+import astrofm
+from astrofm.cli import main
+
+
+def test_info_lists_version_parts_and_backbones(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"astrofm {astrofm.__version__}" in out
+    assert "photutils" in out
+    for name in ("dinov2-base", "resnet50"):
+        assert name in out
+
+
+def test_embed_writes_a_table(tmp_path, capsys):
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"{i}.fits"
+        fits.PrimaryHDU(np.random.default_rng(i).normal(size=(40, 40)).astype("f4")).writeto(path)
+        paths.append(str(path))
+    out = tmp_path / "f.fits"
+    code = main(["embed", *paths, "-o", str(out), "-m", "resnet18", "--size", "32",
+                 "--batch-size", "2", "-q"])
+    assert code == 0
+    table = Table.read(out)
+    assert len(table) == 3 and table["feature"].shape == (3, 512)
+    assert "3 images, 512 features" in capsys.readouterr().out
+
+
+def test_embed_error_is_a_message_not_a_traceback(tmp_path, capsys):
+    code = main(["embed", str(tmp_path / "missing.fits"), "-o", str(tmp_path / "f.fits"),
+                 "-m", "resnet18", "-q"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("astrofm: error:") and "missing.fits" in err
