@@ -133,3 +133,15 @@ def test_astropy_compressed_and_sip_files():
         warnings.simplefilter("ignore")
         lookup = astrofm.load(root / "wcs" / "tests" / "data" / "dist_lookup.fits.gz")
     assert lookup.wcs is not None
+
+
+def test_cutout_of_sip_image_keeps_sky_positions(shared_data):
+    path = shared_data / "pip_wheel_real_images" / "astroquery_astrometrynet_eyUMa_thumbnail.fit.gz"
+    image = astrofm.load(path)
+    assert image.wcs.sip is not None
+    out = astrofm.cutout(image, (200, 40), 30)
+    x0, y0 = out.geometry.offset
+    np.testing.assert_allclose(out.wcs.pixel_to_world_values(5, 7),
+                               image.wcs.pixel_to_world_values(5 + x0, 7 + y0),
+                               rtol=0, atol=1e-10)
+    assert out.wcs.pixel_shape == (30, 30)
