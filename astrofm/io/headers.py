@@ -15,13 +15,21 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from astrofm.errors import HeaderWarning
 
-__all__ = ["parse_unit", "celestial_wcs", "header_warnings", "warn_user"]
+__all__ = ["parse_unit", "celestial_wcs", "read_wcs", "header_warnings", "warn_user"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def warn_user(message: str, category=HeaderWarning) -> None:
-    """Warn, pointing at the first caller outside astrofm (the user's line)."""
+    """Warn, pointing at the first caller outside astrofm (the user's line).
+
+    Parameters
+    ----------
+    message : str
+        The warning text.
+    category : type
+        Warning class; :class:`~astrofm.errors.HeaderWarning` by default.
+    """
     frame, level = sys._getframe(1), 2
     while frame is not None and (
         frame.f_code.co_filename.startswith(_PACKAGE) or "contextlib" in frame.f_code.co_filename
@@ -142,7 +150,21 @@ def celestial_wcs(wcs, *, source: str = "<WCS>"):
 
 
 def read_wcs(header, *, fobj=None, source: str = "<header>"):
-    """Build the full WCS of ``header``; an unreadable WCS warns and gives None."""
+    """Build the full WCS of ``header``; an unreadable WCS warns and gives None.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The HDU's header.
+    fobj : astropy.io.fits.HDUList, optional
+        The file, for distortion lookup tables stored in other HDUs.
+    source : str
+        File name used in the warning.
+
+    Returns
+    -------
+    astropy.wcs.WCS or None
+    """
     try:
         with warnings.catch_warnings():
             # FITSFixedWarning reports the fixes astropy applies routinely (unit
