@@ -19,6 +19,7 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.wcs import Sip
 
 from astrofm.errors import BoxError
 
@@ -94,13 +95,21 @@ class Geometry:
         x1, y1 = self.points_from_original(b[:, 2], b[:, 3])
         return np.stack([x0, y0, x1, y1], axis=1)
 
-    def transform_wcs(self, wcs):
+    def transform_wcs(self, wcs, out_shape: tuple[int, int] | None = None):
         """Return the WCS of the output grid, given the WCS ``wcs`` of the input grid.
 
         The FITS linear transform is ``x = M (p - CRPIX)`` with 1-based pixels ``p``;
         substituting ``p_in = s p_out + c`` scales the columns of ``M`` by ``s`` and
-        moves the reference pixel to ``(CRPIX - c) / s``. Distortion terms (SIP) are
-        dropped when the map scales, since they are polynomials in the old pixels.
+        moves the reference pixel to ``(CRPIX - c) / s``. SIP distortion polynomials
+        are in pixel offsets from their own reference pixel, which a crop moves with
+        CRPIX; a resize would change them, so they are dropped when the map scales.
+
+        Parameters
+        ----------
+        wcs : astropy.wcs.WCS or None
+            WCS of the input grid.
+        out_shape : tuple of int, optional
+            ``(H, W)`` of the output, recorded as the new WCS's ``pixel_shape``.
         """
         if wcs is None or self.is_identity:
             return wcs
@@ -116,10 +125,17 @@ class Geometry:
             else:
                 new.wcs.pc = np.asarray(wcs.wcs.get_pc(), dtype=float) * s[np.newaxis, :]
             new.sip = None
+        elif wcs.sip is not None:
+            sip = wcs.sip
+            new.sip = Sip(sip.a, sip.b, sip.ap, sip.bp, np.asarray(sip.crpix, dtype=float) - c)
         new.wcs.set()
-        if wcs.pixel_shape is not None:
+        if out_shape is not None:
+            new.pixel_shape = (int(out_shape[1]), int(out_shape[0]))
+        elif wcs.pixel_shape is not None and not np.allclose(s, 1.0):
             nx, ny = wcs.pixel_shape
             new.pixel_shape = (int(round(nx / s[0])), int(round(ny / s[1])))
+        else:
+            new.pixel_shape = None
         return new
 
     def to_dict(self) -> dict:

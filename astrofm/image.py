@@ -118,7 +118,7 @@ class AstroImage:
         changes["mask"] = mask if mask is not None else np.broadcast_to(self.mask, np.shape(data))
         if geometry is not None and not geometry.is_identity:
             changes["geometry"] = self.geometry.then(geometry)
-            changes["wcs"] = geometry.transform_wcs(self.wcs)
+            changes["wcs"] = geometry.transform_wcs(self.wcs, out_shape=np.shape(data)[-2:])
         return replace(self, **changes)
 
     def to_original(self, boxes):

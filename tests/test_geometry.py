@@ -40,3 +40,22 @@ def test_transform_wcs_agrees_with_geometry():
 def test_bad_box_shape():
     with pytest.raises(BoxError, match=r"\(N, 4\)"):
         Geometry().to_original([1, 2, 3])
+
+
+def test_transform_wcs_moves_sip_and_sets_shape(shared_data):
+    from astropy.io import fits
+    from astropy.nddata import Cutout2D
+
+    path = shared_data / "pip_wheel_real_images" / "astroquery_astrometrynet_eyUMa_thumbnail.fit.gz"
+    header = fits.getheader(path)
+    wcs = WCS(header)
+    if wcs.sip is None:
+        pytest.skip("this file carries no SIP distortion")
+    data = np.zeros((header["NAXIS2"], header["NAXIS1"]))
+    cut = Cutout2D(data, (30.0, 20.0), (16, 24), wcs=wcs, mode="partial")
+    x0, y0 = cut.origin_original
+    new = Geometry.crop(x0, y0).transform_wcs(wcs, out_shape=cut.shape)
+    assert new.pixel_shape == (24, 16)
+    xs, ys = np.meshgrid(np.arange(0, 24, 5.0), np.arange(0, 16, 5.0))
+    got, expected = new.pixel_to_world(xs, ys), cut.wcs.pixel_to_world(xs, ys)
+    assert np.all(got.separation(expected).arcsec < 1e-6)
