@@ -31,7 +31,9 @@ def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:
         - an ``astropy.io.fits`` HDUList, PrimaryHDU, ImageHDU or CompImageHDU;
         - a numpy array (axis rules in :func:`~astrofm.io.from_array`);
         - an ``astropy.nddata.NDData`` or ``CCDData`` (its mask, WCS, unit used);
-        - an :class:`~astrofm.image.AstroImage`, returned unchanged.
+        - an :class:`~astrofm.image.AstroImage`, returned unchanged;
+        - a saved model (a ``.astrofm`` file written by a classifier's or detector's
+          ``save``), which is rebuilt and returned instead of an image.
 
         Leave it None when ``bands`` is given.
     hdu : int, str or tuple, optional
@@ -95,6 +97,10 @@ def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:
             )
         return source
     if isinstance(source, (str, os.PathLike)):
+        from astrofm.saving import is_saved_model, load_model
+
+        if is_saved_model(source):
+            return load_model(source)
         return _load_path(source, hdu, plane)
 
     from astropy.io import fits
