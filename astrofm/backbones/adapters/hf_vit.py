@@ -19,6 +19,7 @@ from astrofm.backbones.spec import BackboneSpec, FeatureLayer
 from astrofm.backbones.weights import (
     describe_mismatch,
     hub_errors,
+    match_prefix,
     read_state_dict,
     shapes,
     snapshot_folder,
@@ -188,14 +189,17 @@ def build(
 
 def _from_local(spec, path, options, config_kwargs, load_kwargs, model_cls, config_cls):
     folder = snapshot_folder(path) if path.is_dir() else None
-    state = None
+    state = expected = None
     try:
         if folder is not None and (folder / "config.json").is_file():
             model, info = model_cls.from_pretrained(
                 folder, local_files_only=True, output_loading_info=True, **options, **load_kwargs
             )
         else:
-            state = read_state_dict(path)
+            with torch.device("meta"):
+                reference = model_cls(config_cls(**config_kwargs))
+            expected = shapes(reference.state_dict())
+            state = match_prefix(read_state_dict(path), set(expected))
             # from_pretrained renames keys of older checkpoints to the current layout.
             model, info = model_cls.from_pretrained(
                 None, config=config_cls(**config_kwargs), state_dict=state,
@@ -204,9 +208,7 @@ def _from_local(spec, path, options, config_kwargs, load_kwargs, model_cls, conf
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
         if state is not None:
-            with torch.device("meta"):
-                reference = model_cls(config_cls(**config_kwargs))
-            problem = describe_mismatch(shapes(reference.state_dict()), shapes(state)) or problem
+            problem = describe_mismatch(expected, shapes(state)) or problem
         raise WeightsError(
             f"weights in {str(path)!r} do not fit backbone {spec.name!r}: {problem}"
         ) from exc
