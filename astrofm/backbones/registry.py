@@ -235,7 +235,8 @@ def load(name: str | BackboneSpec, weights: Any = None, **options):
     Returns
     -------
     Backbone
-        In eval mode; ``backbone.spec`` describes what was built.
+        In eval mode; ``backbone.spec`` describes what was built and
+        ``backbone.build_options`` holds ``options``.
     """
     from astrofm.backbones.backbone import Backbone
 
@@ -256,6 +257,8 @@ def load(name: str | BackboneSpec, weights: Any = None, **options):
             f"the builder of backbone {spec.name!r} returned {type(backbone).__name__}, not "
             f"an astrofm Backbone"
         )
+    # Kept so that a saved classifier or detector holding this module can rebuild it.
+    backbone.build_options = dict(options)
     return backbone
 
 
