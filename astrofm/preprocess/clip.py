@@ -5,17 +5,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from astropy.stats import sigma_clipped_stats
+from astropy.stats import SigmaClippedStats
 
 from astrofm.errors import ConfigError, ImageValueError
 from astrofm.preprocess.base import Step, check_choice, per_plane, valid_values
 
 __all__ = ["SigmaClip", "background_stats"]
 
+# The values reaching the clipping loop are finite (astropy drops NaN and inf before
+# iterating, and callers pass unmasked pixels), so plain numpy reductions give the
+# same numbers as the NaN-aware ones astropy picks for the string names, faster.
+_FAST = {"median": np.median, "mean": np.mean, "std": np.std}
+
 
 def background_stats(values, *, sigma=3.0, maxiters=5, cenfunc="median", stdfunc="std",
                      max_samples=250_000):
-    """Sigma-clipped ``(mean, rms)`` of 1-D ``values`` (astropy.stats.sigma_clipped_stats).
+    """Sigma-clipped ``(mean, rms)`` of 1-D finite ``values`` (astropy.stats.SigmaClippedStats).
+
+    The same numbers as ``astropy.stats.sigma_clipped_stats`` without its median,
+    which is not needed here.
 
     Arrays longer than ``max_samples`` are subsampled with a regular stride first: the
     clipped statistics of a quarter of a million pixels are as good as those of a whole
@@ -24,10 +32,11 @@ def background_stats(values, *, sigma=3.0, maxiters=5, cenfunc="median", stdfunc
     """
     if max_samples and values.size > max_samples:
         values = values[:: math.ceil(values.size / max_samples)]
-    mean, _, std = sigma_clipped_stats(
-        values, sigma=sigma, maxiters=maxiters, cenfunc=cenfunc, stdfunc=stdfunc
+    stats = SigmaClippedStats(
+        values, sigma=sigma, maxiters=maxiters, cenfunc=_FAST.get(cenfunc, cenfunc),
+        stdfunc=_FAST.get(stdfunc, stdfunc),
     )
-    return float(mean), float(std)
+    return float(stats.mean()), float(stats.std())
 
 
 class SigmaClip(Step):

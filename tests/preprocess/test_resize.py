@@ -64,7 +64,7 @@ def test_interpolation_matches_torch(interpolation, size):
     mode = {"nearest": "nearest-exact"}.get(interpolation, interpolation)
     kwargs = {}
     if interpolation in ("bilinear", "bicubic"):
-        kwargs = {"align_corners": False, "antialias": size < 132}
+        kwargs = {"align_corners": False, "antialias": size < 132 or interpolation == "bicubic"}
     expected = F.interpolate(torch.from_numpy(x)[None, None], size=(size, size), mode=mode,
                              **kwargs)[0, 0].numpy()
     np.testing.assert_allclose(out.data, expected, rtol=1e-6, atol=1e-9)
