@@ -17,6 +17,7 @@ geometry, so boxes on the output map back to the input pixels and the sky::
 
 from astrofm.preprocess.background import SubtractBackground
 from astrofm.preprocess.base import Step, from_dict, registered_steps
+from astrofm.preprocess.bykind import ByKind
 from astrofm.preprocess.channels import ToChannels, default_channel_stretches
 from astrofm.preprocess.clip import SigmaClip
 from astrofm.preprocess.crop import CropToBox, CropToSource
@@ -30,6 +31,7 @@ from astrofm.preprocess.tensor import to_tensor
 __all__ = [
     "Step",
     "Pipeline",
+    "ByKind",
     "Stretch",
     "SigmaClip",
     "SubtractBackground",

@@ -7,8 +7,10 @@ import torch
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 
+from astrofm import AstroImage
 from astrofm.errors import ConfigError, UnknownNameError
 from astrofm.preprocess import (
+    ByKind,
     CropToBox,
     CropToSource,
     Normalize,
@@ -42,6 +44,7 @@ STEPS = [
     Normalize(0.1, 0.5),
     default_pipeline("fits"),
     default_pipeline("png", patch_size=16, size=(224, 448)),
+    ByKind(float=default_pipeline("fits"), display=default_pipeline("png")),
 ]
 IDS = [repr(s).split("(")[0] + str(i) for i, s in enumerate(STEPS)]
 
@@ -76,7 +79,7 @@ def test_input_is_not_changed(step, radio_image):
     np.testing.assert_array_equal(radio_image.mask, before.mask)
     assert radio_image.history == [] and radio_image.geometry == before.geometry
     assert out is not radio_image
-    if not isinstance(step, Pipeline):
+    if not isinstance(step, Pipeline | ByKind):  # composites record their inner steps
         assert out.history == [step.to_dict()]
 
 
@@ -134,3 +137,11 @@ def test_steps_reject_what_is_not_an_image():
         SigmaClip()("cutout.fits")
     with pytest.raises(ConfigError, match="AstroImage items"):
         SigmaClip()([np.zeros((4, 4))])
+
+
+def test_by_kind_picks_the_pipeline_of_each_image(radio_image):
+    step = ByKind(float=default_pipeline("fits"), display=default_pipeline("png"))
+    display = AstroImage(np.full((3, 40, 40), 128.0), display=True, source="a.png")
+    out_float, out_display = step([radio_image, display])
+    assert out_float.history[0]["step"] == "SigmaClip"
+    assert out_display.history[0] == default_pipeline("png")[0].to_dict()
