@@ -64,9 +64,9 @@ class SigmaClip(Step):
     cenfunc, stdfunc : str
         Centre and width functions of ``sigma_clipped_stats`` (``"median"``/``"mean"``,
         ``"std"``/``"mad_std"``).
-    max_samples : int
+    max_samples : int or None
         Images with more valid pixels are subsampled with a regular stride for the
-        statistics (see :func:`background_stats`).
+        statistics (see :func:`background_stats`); None uses every pixel.
 
     Raises
     ------
@@ -90,7 +90,7 @@ class SigmaClip(Step):
         self.clip_sigma = float(clip_sigma)
         self.cenfunc = cenfunc
         self.stdfunc = stdfunc
-        self.max_samples = int(max_samples)
+        self.max_samples = None if max_samples is None else int(max_samples)
 
     def get_config(self):
         return {
