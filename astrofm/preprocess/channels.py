@@ -99,11 +99,13 @@ class ToChannels(Step):
                 return self._record(image, image.data, image.mask)
             plane, mask = self._single_plane(image)
             data = np.repeat(plane[np.newaxis], self.n, axis=0)
-            return self._record(image, data, np.repeat(mask[np.newaxis], self.n, axis=0))
+            # Every channel shares the one mask: a read-only broadcast view, as
+            # AstroImage.with_step gives any step that keeps the mask.
+            return self._record(image, data, np.broadcast_to(mask, data.shape))
         if self.mode == "stretches":
             plane, mask = self._single_plane(image)
             data = np.stack([s.transform(plane, mask, image.source) for s in self.stretches])
-            return self._record(image, data, np.repeat(mask[np.newaxis], self.n, axis=0))
+            return self._record(image, data, np.broadcast_to(mask, data.shape))
         n_in = image.n_channels
         if any(not -n_in <= b < n_in for b in self.bands):
             raise ConfigError(
