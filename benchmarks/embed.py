@@ -84,8 +84,14 @@ def bench_forward(backbone, n, batch_size):
 
 def transformers_reference(kind: str):
     """A transformers model and image processor with random weights, built offline."""
-    from transformers import (ConvNextImageProcessor, ResNetConfig, ResNetModel, ViTConfig,
-                              ViTImageProcessor, ViTModel)
+    from transformers import (
+        ConvNextImageProcessor,
+        ResNetConfig,
+        ResNetModel,
+        ViTConfig,
+        ViTImageProcessor,
+        ViTModel,
+    )
 
     torch.manual_seed(0)
     if kind == "vit":
