@@ -124,6 +124,11 @@ class LabelledSubset(Subset):
         """Sources of the chosen items."""
         return [self.dataset.sources[i] for i in self.indices]
 
+    @property
+    def transform(self):
+        """The parent data set's transform (what ``load`` output goes through)."""
+        return getattr(self.dataset, "transform", None)
+
     def load(self, index):
         """The untransformed AstroImage of item ``index`` of the subset."""
         return self.dataset.load(self.indices[index])
