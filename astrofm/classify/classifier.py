@@ -1,0 +1,483 @@
+"""The classifier a user works with: :class:`Classifier`."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import torch
+from astropy.table import Table
+
+from astrofm.classify.config import Options
+from astrofm.classify.data import (
+    codes_for,
+    is_feature_table,
+    is_test,
+    labelled,
+    mark_test,
+)
+from astrofm.errors import ConfigError, DatasetError, SplitError, TrainingError
+
+__all__ = ["Classifier"]
+
+
+class Classifier:
+    """Galaxy (or any sky image) classification on top of a vision backbone.
+
+    With ``tuning="frozen"`` the backbone runs once over each data set (its features are
+    cached, see :meth:`embed`) and only the head trains, in seconds. With ``"lora"``,
+    ``"partial"`` or ``"full"`` the backbone trains with the head, end to end, on
+    PyTorch Lightning: checkpoints, early stopping and model selection use the
+    validation split only, and the same code runs on a CPU or GPUs.
+
+    Parameters
+    ----------
+    model : str or Backbone
+        A backbone name (:func:`astrofm.backbones.list`) or a module built with
+        :func:`astrofm.backbones.load`. A built module is trained in a copy unless the
+        tuning is ``frozen``, which freezes it in place.
+    head : {"linear", "mlp", "whitening", "knn"}
+        See :mod:`astrofm.classify.heads`; ``whitening`` and ``knn`` need a frozen
+        backbone.
+    tuning : {"frozen", "lora", "partial", "full"}
+        How much of the backbone trains, see :func:`astrofm.tuning.apply_tuning`.
+    preprocessing : Step or dict, optional
+        Applied to every image, in training and prediction (it replaces a data set's
+        own transform). Default: :func:`astrofm.features.default_preprocessing` for the
+        backbone at ``size``.
+    **options
+        See below; unknown names raise :class:`~astrofm.errors.UnknownNameError`.
+
+    Other Parameters
+    ----------------
+    weights : None, "pretrained" or path
+        Backbone weights for a name (None: random initialisation).
+    backbone_options : dict
+        Architecture options for :func:`astrofm.backbones.load` (``depth=2`` ...).
+    size : int
+        Input side of the default preprocessing.
+    pooling : str
+        Feature pooling (the backbone's default otherwise).
+    hidden, dropout : tuple of int, float
+        ``mlp`` head: hidden widths (512,) and dropout 0.
+    whitening, eps : str, float
+        ``whitening`` head: ``"zca"`` or ``"pca"``, regulariser 1e-2 (relative).
+    k, temperature : int, float
+        ``knn`` head: 20 neighbours, vote temperature 0.07.
+    solver : {"fast", "paper", "adamw"}
+        ``fast`` (frozen default): full-batch L-BFGS on standardised features.
+        ``paper``: SGD (momentum 0.9), lr 5e-4, batches of 64, fixed epochs.
+        ``adamw`` (end-to-end default): AdamW with a cosine schedule.
+    epochs, lr, batch_size, weight_decay, max_iter : optional
+        Training settings; defaults per strategy in :mod:`astrofm.classify.config`.
+        ``weight_decay="auto"`` (fast solver) picks the L2 strength on validation.
+    class_weights : bool
+        Weight the loss by inverse class frequency, :math:`w_c = N / (K n_c)` (default
+        True), see :func:`astrofm.classify.class_weights`.
+    augment : bool
+        Flips, 90-degree rotations and small shifts of training images (end-to-end
+        default; not available with a frozen backbone, whose features are cached).
+    val_fraction : float
+        Share of each class taken from the training split for validation when ``fit``
+        gets no ``val`` (0.1).
+    blocks : int
+        ``partial``: number of top blocks that train.
+    lora_rank, lora_alpha, lora_dropout, lora_targets : optional
+        ``lora``: rank 8, alpha 16, dropout 0, a regular expression of target modules.
+    warmup_epochs : int
+        ``full``: head-only epochs first (10 for trained weights, as in the paper; 0 from
+        random weights, which hold no features to protect from a random head).
+    layer_decay : float
+        Layer-wise learning-rate decay, see :func:`astrofm.tuning.param_groups`.
+    patience : int
+        Early stopping after this many epochs without a better validation macro F1.
+    memoize : bool
+        Keep preprocessed training images in memory between epochs (default True).
+    device, devices, precision : optional
+        Lightning's ``accelerator``, ``devices`` and ``precision`` (``"bf16-mixed"`` ...).
+    num_workers : int
+        DataLoader workers.
+    seed : int
+        Seeds the backbone initialisation, the head, the validation split and the
+        batch order.
+    features_cache : str or path
+        Folder where feature tables of a frozen backbone persist between runs.
+    checkpoint_dir : str or path
+        Where Lightning writes the best checkpoint (a temporary folder otherwise).
+    progress : bool
+        Show progress bars.
+
+    Attributes
+    ----------
+    classes : list of str
+        Class names, after :meth:`fit`.
+    backbone : Backbone
+        The tuned backbone.
+    tuning_report : astrofm.tuning.TuningReport
+        What trains in the backbone.
+    history : dict
+        What the last :meth:`fit` reported (losses, validation scores, timings).
+
+    Examples
+    --------
+    >>> train = ArrayDataset("mirabest_basic_train.npz")                  # doctest: +SKIP
+    >>> clf = astrofm.Classifier("resnet18", tuning="full", size=64)       # doctest: +SKIP
+    >>> clf.fit(train).evaluate(mark_test(ArrayDataset("..._test.npz")))  # doctest: +SKIP
+    """
+
+    def __init__(self, model, head: str = "linear", tuning: str = "frozen", preprocessing=None,
+                 **options):
+        from astrofm.features.adapt import default_preprocessing, resolve_model
+        from astrofm.preprocess import from_dict
+
+        given = Options.create(head, tuning, options)
+        spec, built = resolve_model(model, given.weights)
+        if built is not None and given.backbone_options:
+            raise ConfigError("backbone_options= apply to a backbone name; a built backbone "
+                              "already has its architecture.")
+        if preprocessing is not None and given.size is not None:
+            raise ConfigError("give either preprocessing= or size=, not both: size sets the "
+                              "default preprocessing.")
+        self.head_name, self.tuning = head, tuning
+        self.options = given.resolve(head, tuning, built is not None or given.weights is not None)
+        self._user_backbone = built is not None
+        if isinstance(preprocessing, dict):
+            preprocessing = from_dict(preprocessing)
+        self.preprocessing = preprocessing or default_preprocessing(spec, size=given.size)
+        self.backbone, self.tuning_report = self._tuned_backbone(spec, built)
+        spec = self.backbone.spec
+        self.pooling = self.options.pooling or spec.default_pooling
+        if self.pooling not in spec.poolings or self.pooling == "tokens":
+            raise ConfigError(f"pooling={self.pooling!r}: {spec.name!r} gives one vector per "
+                              f"image with {[p for p in spec.poolings if p != 'tokens']}.")
+        self.classes: list | None = None
+        self.net = None
+        self.history: dict = {}
+        self._digest = None
+
+    def _tuned_backbone(self, spec, built):
+        from astrofm import backbones
+        from astrofm.tuning import apply_tuning
+
+        o = self.options
+        torch.manual_seed(o.seed)
+        if built is None:
+            backbone = backbones.load(spec.name, weights=o.weights, **o.backbone_options)
+        else:
+            backbone = built if self.tuning == "frozen" else copy.deepcopy(built)
+        report = apply_tuning(backbone, self.tuning, blocks=o.blocks, lora_rank=o.lora_rank,
+                              lora_alpha=o.lora_alpha, lora_dropout=o.lora_dropout,
+                              lora_targets_pattern=o.lora_targets)
+        return backbone, report
+
+    # ----------------------------------------------------------------- state
+    @property
+    def fitted(self) -> bool:
+        """Whether :meth:`fit` (or loading) has given the classifier a trained head."""
+        return self.net is not None
+
+    @property
+    def feature_dim(self) -> int:
+        """Dimension of the pooled features the head reads."""
+        return self.backbone.spec.feature_dim * (2 if self.pooling == "cls+mean" else 1)
+
+    @property
+    def digest(self) -> str:
+        """Digest of the frozen backbone's parameters, the key of its cached features."""
+        from astrofm.classify.features import backbone_digest
+
+        if self._digest is None:
+            self._digest = backbone_digest(self.backbone)
+        return self._digest
+
+    def _check_fitted(self):
+        if not self.fitted:
+            raise TrainingError("this classifier has not been trained; call fit(train) first "
+                                "or load a saved one with astrofm.load(path).")
+
+    def __repr__(self):
+        classes = f", classes={self.classes}" if self.classes else ""
+        return (f"Classifier({self.backbone.spec.name!r}, head={self.head_name!r}, "
+                f"tuning={self.tuning!r}{classes})")
+
+    # --------------------------------------------------------------- features
+    def embed(self, data) -> Table:
+        """Features of ``data`` from the frozen backbone, as :func:`astrofm.embed` gives.
+
+        Tables are cached (in memory, and in ``features_cache`` when set), so a later
+        :meth:`fit`, :meth:`predict` or :meth:`evaluate` on the same images, or on rows
+        of the table, does not run the backbone again.
+
+        Parameters
+        ----------
+        data : ImageDataset, path, array or list
+            What :func:`astrofm.embed` accepts.
+
+        Returns
+        -------
+        astropy.table.Table
+            With ``meta["CLASSES"]`` when the data set names its classes, and marked as
+            the test split when ``data`` is.
+        """
+        from astrofm.classify.features import cached_embed
+        from astrofm.features import as_dataset
+
+        if self.tuning != "frozen":
+            raise ConfigError(f"embed gives the features of a frozen backbone; with "
+                              f"tuning={self.tuning!r} the backbone changes during fit.")
+        dataset = as_dataset(data)
+        o = self.options
+        classes = [str(c) for c in getattr(dataset, "classes", [])] or None
+        table = cached_embed(dataset, self.backbone, self.digest, self.pooling,
+                             self.preprocessing, cache_dir=o.features_cache, classes=classes,
+                             batch_size=o.batch_size, num_workers=o.num_workers,
+                             device=o.device, devices=o.devices, precision=o.precision,
+                             progress=o.progress)
+        if is_test(data):
+            mark_test(table)
+        return table
+
+    def _as_features(self, items, where: str):
+        from astrofm.classify.data import Labelled
+        from astrofm.classify.features import check_table
+
+        if is_feature_table(items.data):
+            check_table(items.data, self.backbone.spec.name, self.digest, self.options.weights,
+                        self.pooling, self.preprocessing, where)
+            table = items.data
+        else:
+            table = self.embed(items.data)
+        bad = np.flatnonzero(np.asarray(table["error"]) != "")
+        if len(bad):
+            raise DatasetError(f"{where}: {len(bad)} images could not be read or preprocessed "
+                               f"(first: {[str(table['source'][i]) for i in bad[:3]]}; see "
+                               "clf.embed(data)['error']); remove them from the split.")
+        return Labelled(table, items.names, items.classes)
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, train, val=None) -> Classifier:
+        """Train on ``train``; select and stop on ``val`` (or a split of ``train``).
+
+        Parameters
+        ----------
+        train : ImageDataset, Subset, feature Table or (inputs, labels)
+            The training split, with labels. Must not be marked as the test split.
+        val : same kinds, optional
+            The validation split. By default a stratified ``val_fraction`` of each
+            class of ``train`` (:func:`astrofm.data.train_val_split`, seeded).
+
+        Returns
+        -------
+        Classifier
+            ``self``, fitted.
+
+        Raises
+        ------
+        SplitError
+            When ``train`` or ``val`` is marked as the test split, is empty, or
+            ``train`` holds a single class.
+        DatasetError
+            When labels are missing or do not match the images.
+        """
+        from astrofm.data import train_val_split
+
+        for where, data in (("train", train), ("val", val)):
+            if data is not None and is_test(data):
+                raise SplitError(f"{where} is marked as the test split; the test split must "
+                                 "never train a model or select one. Pass the training split "
+                                 "(and, optionally, a validation split taken from it).")
+        frozen = self.tuning == "frozen"
+        items = labelled(train, "train")
+        if frozen:
+            items = self._as_features(items, "train")
+        classes = items.classes
+        y = codes_for(items.names, classes, "train")
+        present = np.unique(y)
+        if len(present) < 2:
+            raise SplitError(f"train: all {len(y)} images are of class "
+                             f"{classes[present[0]]!r}; a classifier needs at least two classes.")
+        if val is None:
+            keep, held = train_val_split(y, self.options.val_fraction, self.options.seed)
+            items, val_items = items.take(keep), items.take(held)
+        else:
+            val_items = labelled(val, "val")
+            if frozen:
+                val_items = self._as_features(val_items, "val")
+        y = codes_for(items.names, classes, "train")
+        yv = codes_for(val_items.names, classes, "val")
+        self.classes = list(classes)
+        if frozen:
+            self._fit_features(items, y, val_items, yv)
+        else:
+            self._fit_end_to_end(items, y, val_items, yv)
+        return self
+
+    def _fit_features(self, items, y, val_items, yv):
+        from astrofm.classify.heads import build_head
+        from astrofm.classify.module import ClassifierNet
+        from astrofm.classify.solvers import fit_head
+
+        x = torch.as_tensor(np.asarray(items.data["feature"], dtype=np.float32))
+        xv = torch.as_tensor(np.asarray(val_items.data["feature"], dtype=np.float32))
+        torch.manual_seed(self.options.seed)
+        head = build_head(self.head_name, x.shape[1], len(self.classes),
+                          **self.options.head_options)
+        head, scaler, self.history = fit_head(head, x, torch.as_tensor(y), xv,
+                                              torch.as_tensor(yv), self.options,
+                                              len(self.classes))
+        self.net = ClassifierNet(self.backbone, head, self.pooling, scaler).eval()
+
+    def _fit_end_to_end(self, items, y, val_items, yv):
+        from astrofm.classify.augment import SkyAugment
+        from astrofm.classify.data import class_weights
+        from astrofm.classify.heads import build_head
+        from astrofm.classify.module import ClassifierModule, ClassifierNet, CodedItems, train
+        from astrofm.features.embed import _with_transform
+
+        if is_feature_table(items.data) or is_feature_table(val_items.data):
+            raise ConfigError(f"a feature table trains only the head of a frozen backbone; "
+                              f"with tuning={self.tuning!r} pass the images.")
+        o, k = self.options, len(self.classes)
+        torch.manual_seed(o.seed)
+        head = build_head(self.head_name, self.feature_dim, k, **o.head_options)
+        net = ClassifierNet(self.backbone, head, self.pooling)
+        module = ClassifierModule(
+            net, k, weight=class_weights(y, k) if o.class_weights else None,
+            augment=SkyAugment() if o.augment else None,
+            optimizer="sgd" if o.solver == "paper" else "adamw", lr=o.lr,
+            weight_decay=float(o.weight_decay), layer_decay=o.layer_decay, epochs=o.epochs)
+        train_items = CodedItems(_with_transform(items.data, self.preprocessing), y, o.memoize)
+        val_set = CodedItems(_with_transform(val_items.data, self.preprocessing), yv, o.memoize)
+        self.history = train(module, train_items, val_set, o, warmup=o.warmup_epochs)
+        self.net = net.eval()
+
+    # ---------------------------------------------------------------- predict
+    def predict(self, inputs) -> Table:
+        """Class probabilities and labels of images.
+
+        Parameters
+        ----------
+        inputs : path, array, list, ImageDataset or feature Table
+            What :func:`astrofm.embed` accepts (a list is many images), or (frozen
+            backbone) a table made by :meth:`embed`.
+
+        Returns
+        -------
+        astropy.table.Table
+            One row per image: ``source``, ``label`` (class code, -1 when the image
+            could not be read), ``class_name``, ``probability`` ``(N, K)`` and
+            ``error``; ``meta["CLASSES"]`` lists the class names.
+        """
+        from astrofm.features import as_dataset
+
+        self._check_fitted()
+        if is_feature_table(inputs):
+            from astrofm.classify.features import check_table
+
+            if self.tuning != "frozen":
+                raise ConfigError("a feature table can only be classified by a classifier "
+                                  "with a frozen backbone; pass the images.")
+            check_table(inputs, self.backbone.spec.name, self.digest, self.options.weights,
+                        self.pooling, self.preprocessing, "inputs")
+            return self._from_features(inputs)
+        dataset = as_dataset(inputs)
+        if self.tuning == "frozen":
+            return self._from_features(self.embed(dataset))
+        from astrofm.classify.module import ClassifierModule
+        from astrofm.classify.module import predict as run
+        from astrofm.features.embed import _with_transform
+
+        module = ClassifierModule(self.net, len(self.classes))
+        out = run(module, _with_transform(dataset, self.preprocessing), self.options)
+        self.net.eval()
+        return self._table(dataset.sources, out["probability"], out["error"])
+
+    def _from_features(self, table: Table) -> Table:
+        x = torch.as_tensor(np.asarray(table["feature"], dtype=np.float32))
+        with torch.no_grad():
+            probabilities = self.net.classify(x).softmax(1).numpy()
+        probabilities[~torch.isfinite(x).all(1).numpy()] = np.nan
+        errors = table["error"] if "error" in table.colnames else [""] * len(table)
+        sources = table["source"] if "source" in table.colnames else [""] * len(table)
+        return self._table(sources, probabilities, errors)
+
+    def _table(self, sources, probabilities, errors) -> Table:
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        readable = np.isfinite(probabilities).all(1)
+        labels = np.where(readable, np.nan_to_num(probabilities, nan=-1).argmax(1), -1)
+        table = Table()
+        table["source"] = [str(s) for s in sources]
+        table["label"] = labels.astype(np.int64)
+        table["class_name"] = [self.classes[i] if i >= 0 else "" for i in labels]
+        table["probability"] = probabilities
+        table["error"] = np.asarray(errors, dtype=str)
+        table.meta["CLASSES"] = json.dumps(self.classes)
+        return table
+
+    def evaluate(self, test, *, mark: bool = True):
+        """Score the classifier on a labelled split.
+
+        Parameters
+        ----------
+        test : ImageDataset, Subset, feature Table or (inputs, labels)
+            The split to score; its class names must be among the classifier's.
+        mark : bool
+            Mark ``test`` as the test split (:func:`~astrofm.classify.mark_test`), so
+            that a later ``fit`` refuses it. Pass False to score a validation split.
+
+        Returns
+        -------
+        ClassificationReport
+            Macro F1, per-class F1, precision and recall, balanced accuracy and the
+            confusion matrix.
+        """
+        from astrofm.classify.metrics import classification_report
+
+        self._check_fitted()
+        items = labelled(test, "test")
+        y = codes_for(items.names, self.classes, "test")
+        if mark:
+            mark_test(items.data)
+        predicted = self.predict(items.data)
+        bad = np.flatnonzero(np.asarray(predicted["error"]) != "")
+        if len(bad):
+            raise DatasetError(f"test: {len(bad)} images could not be read or preprocessed "
+                               f"(first: {list(predicted['source'][bad[:3]])}); scores over "
+                               "part of a split would mislead, so remove them first.")
+        return classification_report(y, np.asarray(predicted["label"]), self.classes)
+
+    # ------------------------------------------------------------------- save
+    def save(self, path, *, backbone="auto"):
+        """Write the classifier to one ``.astrofm`` file (safetensors), atomically.
+
+        The file holds the backbone name, weights reference and build options, the
+        tuning (LoRA settings included), the trained weights, the head, the class names
+        and the exact preprocessing; ``astrofm.load(path)`` rebuilds it.
+
+        Parameters
+        ----------
+        path : str or path
+            Ends in ``.astrofm``.
+        backbone : "auto", True or False
+            Store the whole backbone. ``"auto"`` stores it when it trained (``full``,
+            ``partial``) or cannot be rebuilt from a reference (random weights, a built
+            module); otherwise the file refers to the weights (``"pretrained"`` or a
+            file) and holds only what trained (LoRA adapters, head), with a digest of
+            the backbone that loading checks.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from astrofm.classify.persist import save_classifier
+
+        self._check_fitted()
+        return save_classifier(self, path, backbone)
+
+    @classmethod
+    def from_saved(cls, config: dict, tensors: dict) -> Classifier:
+        """Rebuild a classifier from what :meth:`save` wrote (used by ``astrofm.load``)."""
+        from astrofm.classify.persist import load_classifier
+
+        return load_classifier(cls, config, tensors)

@@ -1,0 +1,188 @@
+"""The options of a :class:`~astrofm.classify.Classifier`, checked and completed.
+
+Defaults that depend on the strategy are filled in by :meth:`Options.resolve`:
+
+=====================  ===========================  =====================================
+option                 frozen backbone (features)   lora / partial / full (end to end)
+=====================  ===========================  =====================================
+``solver``             ``"fast"`` (L-BFGS)           ``"adamw"`` (cosine schedule)
+``epochs``             100 (``paper``/``adamw``)     30
+``lr``                 5e-4 ``paper``, 1e-3 adamw    5e-4 ``paper``; adamw: 1e-3, or 1e-4
+                                                     for full/partial tuning of trained
+                                                     weights
+``weight_decay``       ``"auto"`` (fast: chosen on   0.05 (adamw), 0 (paper)
+                       validation), 0 (paper), 0.05
+``augment``            off (features are cached)     on
+``warmup_epochs``      --                            full: 10 for trained weights (as the
+                                                     paper), 0 from random weights
+=====================  ===========================  =====================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+
+from astrofm.classify.heads import HEAD_OPTIONS, HEADS
+from astrofm.errors import ConfigError, UnknownNameError
+from astrofm.tuning import TUNINGS
+
+__all__ = ["Options", "SOLVERS", "WEIGHT_DECAY_GRID"]
+
+SOLVERS = ("fast", "paper", "adamw")
+
+#: L2 strengths the fast solver tries when ``weight_decay="auto"``.
+WEIGHT_DECAY_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+_TUNING_OPTIONS = {
+    "blocks": ("partial",),
+    "lora_rank": ("lora",), "lora_alpha": ("lora",), "lora_dropout": ("lora",),
+    "lora_targets": ("lora",),
+    "warmup_epochs": ("full",),
+    "layer_decay": ("lora", "partial", "full"),
+    "patience": ("lora", "partial", "full"),
+}
+
+
+@dataclass
+class Options:
+    """Every option of a classifier beyond its model, head, tuning and preprocessing.
+
+    See :class:`~astrofm.classify.Classifier` for their meaning; None means "the
+    default for this head and tuning" (see the module's table).
+    """
+
+    weights: object = None
+    backbone_options: dict = field(default_factory=dict)
+    size: object = None
+    pooling: str | None = None
+    head_options: dict = field(default_factory=dict)
+    solver: str | None = None
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int = 64
+    weight_decay: object = None
+    max_iter: int = 500
+    class_weights: bool = True
+    augment: bool | None = None
+    val_fraction: float = 0.1
+    blocks: int | None = None
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: str | None = None
+    warmup_epochs: int | None = None
+    layer_decay: float | None = None
+    patience: int | None = None
+    memoize: bool = True
+    device: str = "auto"
+    devices: object = "auto"
+    precision: str = "32-true"
+    num_workers: int = 0
+    seed: int = 0
+    features_cache: str | None = None
+    checkpoint_dir: str | None = None
+    progress: bool = False
+
+    @classmethod
+    def create(cls, head: str, tuning: str, given: dict) -> Options:
+        """Options from the keyword arguments of a Classifier, checked.
+
+        Raises
+        ------
+        UnknownNameError
+            For an unknown head, tuning or option (with the closest names).
+        ConfigError
+            For an option that belongs to another head or tuning, or a head that needs a
+            frozen backbone.
+        """
+        if head not in HEADS:
+            raise UnknownNameError(f"unknown head {head!r}; choose one of {', '.join(HEADS)}.")
+        if tuning not in TUNINGS:
+            raise UnknownNameError(f"unknown tuning {tuning!r}; choose one of "
+                                   f"{', '.join(TUNINGS)}.")
+        if head in ("whitening", "knn") and tuning != "frozen":
+            raise ConfigError(f"head={head!r} is computed from fixed training features, so it "
+                              f"needs tuning='frozen' (got tuning={tuning!r}).")
+        fields = {f.name for f in dataclasses.fields(cls)} - {"head_options"}
+        head_keys = {k for options in HEAD_OPTIONS.values() for k in options}
+        unknown = sorted(set(given) - fields - head_keys)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(fields | head_keys), n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise UnknownNameError(f"Classifier got unknown option(s) {unknown}.{hint}")
+        for key in sorted(set(given) & head_keys):
+            if key not in HEAD_OPTIONS[head]:
+                owners = [h for h, o in HEAD_OPTIONS.items() if key in o]
+                raise ConfigError(f"{key}= is an option of head={owners[0]!r}, not of "
+                                  f"head={head!r}.")
+        for key, tunings in _TUNING_OPTIONS.items():
+            if key in given and tuning not in tunings:
+                raise ConfigError(f"{key}= applies to tuning={' or '.join(map(repr, tunings))}, "
+                                  f"not tuning={tuning!r}.")
+        head_options = {k: given[k] for k in given if k in head_keys}
+        options = cls(head_options=head_options,
+                      **{k: v for k, v in given.items() if k not in head_keys})
+        for key in ("features_cache", "checkpoint_dir"):
+            value = getattr(options, key)
+            if value is not None:
+                setattr(options, key, os.fspath(value))
+        return options
+
+    def resolve(self, head: str, tuning: str, trained_weights: bool) -> Options:
+        """Fill in the defaults that depend on head and tuning (see the module's table)."""
+        frozen = tuning == "frozen"
+        solver = self.solver or ("fast" if frozen else "adamw")
+        if solver not in SOLVERS:
+            raise UnknownNameError(f"unknown solver {solver!r}; choose one of "
+                                   f"{', '.join(SOLVERS)}.")
+        if solver == "fast" and not frozen:
+            raise ConfigError(f"solver='fast' fits a head on cached features, so it needs "
+                              f"tuning='frozen'; use 'adamw' or 'paper' with tuning={tuning!r}.")
+        if self.augment and frozen:
+            raise ConfigError("augment=True needs a backbone that trains: a frozen backbone's "
+                              "features are computed once and cached. Use tuning='lora', "
+                              "'partial' or 'full', or leave augment off.")
+        if self.batch_size < 1 or self.max_iter < 1:
+            raise ConfigError(f"batch_size={self.batch_size!r}, max_iter={self.max_iter!r}: "
+                              "give positive numbers.")
+        epochs = self.epochs if self.epochs is not None else (100 if frozen else 30)
+        if epochs < 1:
+            raise ConfigError(f"epochs={epochs!r}: give a positive number of epochs.")
+        if self.lr is not None:
+            lr = self.lr
+        elif solver == "paper":
+            lr = 5e-4
+        else:
+            lr = 1e-4 if tuning in ("full", "partial") and trained_weights else 1e-3
+        weight_decay = self.weight_decay
+        if weight_decay is None:
+            weight_decay = {"fast": "auto", "paper": 0.0, "adamw": 0.05}[solver]
+        if weight_decay == "auto" and solver != "fast":
+            raise ConfigError("weight_decay='auto' (chosen on the validation split) is for "
+                              "solver='fast'; give a number.")
+        warmup = self.warmup_epochs
+        if warmup is None:
+            # Warming the head up protects trained features from a random head's first
+            # gradients; random weights hold nothing to protect.
+            warmup = 10 if tuning == "full" and trained_weights else 0
+        if warmup and warmup >= epochs:
+            raise ConfigError(f"warmup_epochs={warmup} leaves none of the {epochs} epochs for "
+                              "the backbone; give more epochs or a shorter warm-up.")
+        return dataclasses.replace(self, solver=solver, epochs=epochs, lr=lr,
+                                   weight_decay=weight_decay, warmup_epochs=warmup,
+                                   augment=bool(self.augment if self.augment is not None
+                                                else not frozen))
+
+    def to_dict(self) -> dict:
+        """The options as JSON-able values."""
+        out = dataclasses.asdict(self)
+        out["weights"] = None if self.weights is None else os.fspath(self.weights)
+        for key in ("size", "weight_decay"):
+            if isinstance(out[key], tuple):
+                out[key] = list(out[key])
+        out["head_options"] = {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in self.head_options.items()}
+        return out

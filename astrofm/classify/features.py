@@ -1,0 +1,125 @@
+"""Feature tables of a frozen backbone, computed once and reused.
+
+A frozen classifier trains its head on the feature table :func:`astrofm.embed` makes.
+Tables are kept in memory (the last few) and, with a ``features_cache`` folder, on disk
+in one resumable :func:`astrofm.embed` cache per configuration. The key is what decides
+the features: the backbone's parameters, the pooling, the exact preprocessing and the
+inputs; so comparing heads, label fractions or seeds on one data set runs the backbone
+over it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from astrofm.errors import ConfigError, DatasetError
+
+__all__ = ["backbone_digest", "feature_key", "cached_embed", "check_table", "clear_memory"]
+
+# Feature tables of this process, most recently used last.
+_MEMORY: OrderedDict[str, Table] = OrderedDict()
+_MEMORY_SIZE = 8
+
+
+def clear_memory() -> None:
+    """Forget the feature tables kept in memory."""
+    _MEMORY.clear()
+
+
+def backbone_digest(backbone) -> str:
+    """``"sha1:<hex>"`` of a backbone's state dict, as :func:`astrofm.embed` records it."""
+    digest = hashlib.sha1()
+    for name, tensor in backbone.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
+    return f"sha1:{digest.hexdigest()}"
+
+
+def preprocessing_text(preprocessing) -> str:
+    """The preprocessing as :func:`astrofm.embed` records it in a table's ``PREPROC``."""
+    return json.dumps(preprocessing.to_dict(), default=str)
+
+
+def feature_key(digest: str, pooling: str, preprocessing, dataset) -> str:
+    """Hex key of the features of ``dataset`` under one backbone configuration."""
+    sources = hashlib.sha1("\n".join(map(str, dataset.sources)).encode()).hexdigest()
+    text = json.dumps([digest, pooling, preprocessing_text(preprocessing), sources,
+                       len(dataset)])
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def cached_embed(dataset, backbone, digest: str, pooling: str, preprocessing, *,
+                 cache_dir=None, classes=None, **embed_options) -> Table:
+    """Features of ``dataset``: from memory, from ``cache_dir``, or computed by embed.
+
+    Parameters
+    ----------
+    dataset : ImageDataset or Subset
+        The images.
+    backbone : Backbone
+        The frozen backbone.
+    digest : str
+        :func:`backbone_digest` of ``backbone`` (computed once by the caller).
+    pooling : str
+        Pooling of the features.
+    preprocessing : Step
+        Preprocessing applied to every image (replaces the data set's own).
+    cache_dir : str or path, optional
+        Folder holding one resumable embed cache per configuration.
+    classes : list of str, optional
+        The data set's class names, recorded in ``meta["CLASSES"]``.
+    **embed_options
+        Passed to :func:`astrofm.embed` (batch_size, device, precision ...).
+
+    Returns
+    -------
+    astropy.table.Table
+        A shallow copy (columns shared, meta its own) of the cached table.
+    """
+    from astrofm.features import embed
+
+    key = feature_key(digest, pooling, preprocessing, dataset)
+    table = _MEMORY.get(key)
+    if table is None:
+        cache = None if cache_dir is None else Path(cache_dir) / key[:20]
+        table = embed(dataset, model=backbone, pooling=pooling, preprocessing=preprocessing,
+                      cache=cache, **embed_options)
+        if classes is not None:
+            table.meta["CLASSES"] = json.dumps(list(classes))
+        _MEMORY[key] = table
+        while len(_MEMORY) > _MEMORY_SIZE:
+            _MEMORY.popitem(last=False)
+    _MEMORY.move_to_end(key)
+    return table.copy(copy_data=False)
+
+
+def check_table(table: Table, spec_name: str, digest: str, reference, pooling: str,
+                preprocessing, where: str) -> None:
+    """Refuse a feature table that another backbone configuration made.
+
+    A table from :func:`astrofm.embed` records its model, weights (a digest for a built
+    backbone, else the weights reference), pooling and preprocessing; features of
+    another configuration would give a head that fails silently on new images.
+    """
+    made = {k: table.meta.get(k) for k in ("MODEL", "WEIGHTS", "POOLING", "PREPROC")}
+    ours = {"MODEL": spec_name, "POOLING": pooling, "PREPROC": preprocessing_text(preprocessing)}
+    wrong = [k for k, v in ours.items() if made[k] != v]
+    if made["WEIGHTS"] not in (digest, None if reference is None else str(reference)):
+        wrong.append("WEIGHTS")
+    if wrong:
+        raise ConfigError(
+            f"{where}: the feature table was made with another {'/'.join(wrong).lower()} "
+            f"than this classifier uses ({', '.join(f'{k}={made[k]!r:.60}' for k in wrong)}); "
+            "make it with clf.embed(data), or pass the images instead."
+        )
+    failed = np.flatnonzero(np.asarray(table["error"]) != "") if "error" in table.colnames else []
+    if len(failed):
+        sources = [str(table["source"][i]) for i in failed[:3]]
+        raise DatasetError(f"{where}: {len(failed)} images could not be read or preprocessed "
+                           f"(first: {sources}; see the error column); remove them.")

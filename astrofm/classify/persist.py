@@ -1,0 +1,137 @@
+"""Saving a classifier to one ``.astrofm`` file and rebuilding it.
+
+The file (see :mod:`astrofm.saving`) holds tensors under three prefixes -- ``head.``,
+``scaler.`` and ``backbone.`` -- and a JSON description: backbone name, weights
+reference and build options, tuning and LoRA settings, head and its options, pooling,
+class names, the exact preprocessing and the training options. Rebuilding goes
+through the :class:`Classifier` constructor with those settings, so a loaded classifier
+is built exactly as a new one would be, then receives the stored weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from astrofm.errors import AstrofmError, ConfigError, FileFormatError, WeightsError
+
+__all__ = ["save_classifier", "load_classifier", "base_digest"]
+
+_TUNING_KEYS = {"partial": ("blocks",),
+                "lora": ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets")}
+_RUN_KEYS = ("seed", "batch_size", "num_workers", "device", "devices", "precision")
+
+
+def base_digest(backbone) -> str:
+    """SHA-1 of a backbone's weights other than LoRA adapters (what a reference names)."""
+    digest = hashlib.sha1()
+    for name, tensor in backbone.state_dict().items():
+        if "lora_" not in name:
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _json_history(history: dict) -> dict:
+    return {k: v for k, v in history.items() if isinstance(v, int | float | str | list)}
+
+
+def save_classifier(clf, path, backbone="auto") -> Path:
+    """Write ``clf`` to ``path``; see :meth:`Classifier.save`."""
+    from astrofm.saving import save_model
+
+    if backbone not in ("auto", True, False):
+        raise ConfigError(f"backbone={backbone!r}: give 'auto', True or False.")
+    reference = clf.options.weights
+    needed = [why for why, yes in (
+        (f"tuning={clf.tuning!r} trained it", clf.tuning in ("full", "partial")),
+        ("it has random weights", reference is None and not clf._user_backbone),
+        ("it was passed as a built module", clf._user_backbone)) if yes]
+    if backbone is False and needed:
+        raise ConfigError(f"save(backbone=False): the backbone must be stored because "
+                          f"{' and '.join(needed)}.")
+    include = bool(needed) if backbone == "auto" else backbone
+    build_options = getattr(clf.backbone, "build_options", None)
+    if build_options is None:
+        raise ConfigError("cannot save: the backbone was not built by astrofm.backbones.load, "
+                          "so the options that rebuild its architecture are unknown.")
+    tensors = {f"head.{k}": v for k, v in clf.net.head.state_dict().items()}
+    tensors.update({f"scaler.{k}": v for k, v in clf.net.scaler.state_dict().items()})
+    state = clf.backbone.state_dict()
+    tensors.update({f"backbone.{k}": v for k, v in state.items()
+                    if include or "lora_" in k})
+    if reference is not None and reference != "pretrained":
+        reference = os.path.abspath(os.fspath(reference))
+    config = {
+        "model": clf.backbone.spec.name,
+        "weights": None if include else reference,
+        "build_options": build_options,
+        "backbone_included": include,
+        "backbone_digest": None if include else base_digest(clf.backbone),
+        "tuning": clf.tuning,
+        "head": clf.head_name,
+        "head_config": clf.net.head.config(),
+        "in_dim": clf.net.head.in_dim,
+        "pooling": clf.pooling,
+        "scaler": bool(clf.net.scaler.state_dict()),
+        "classes": list(clf.classes),
+        "preprocessing": clf.preprocessing.to_dict(),
+        "options": clf.options.to_dict(),
+        "history": _json_history(clf.history),
+    }
+    return save_model(path, "classifier", config, tensors)
+
+
+def load_classifier(cls, config: dict, tensors: dict):
+    """Rebuild a classifier saved by :func:`save_classifier`."""
+    from astrofm.classify.heads import Standardize, build_head
+    from astrofm.classify.module import ClassifierNet
+    from astrofm.preprocess import from_dict
+
+    try:
+        tuning, options = config["tuning"], config["options"]
+        head_config = dict(config["head_config"])
+        kwargs = {k: options[k] for k in _TUNING_KEYS.get(tuning, ()) + _RUN_KEYS}
+        kwargs.update({k: v for k, v in head_config.items() if k != "n_bank"})
+        clf = cls(config["model"], head=config["head"], tuning=tuning,
+                  preprocessing=from_dict(config["preprocessing"]),
+                  weights=config["weights"], backbone_options=config["build_options"],
+                  pooling=config["pooling"], **kwargs)
+        parts = {}
+        for key, tensor in tensors.items():
+            prefix, _, name = key.partition(".")
+            parts.setdefault(prefix, {})[name] = tensor
+        _load_backbone(clf.backbone, parts.get("backbone", {}), config)
+        head = build_head(config["head"], config["in_dim"], len(config["classes"]),
+                          **head_config)
+        head.load_state_dict(parts.get("head", {}))
+        scaler = None
+        if config["scaler"]:
+            scaler = Standardize(config["in_dim"])
+            scaler.load_state_dict(parts["scaler"])
+    except AstrofmError:
+        raise
+    except (KeyError, RuntimeError, TypeError) as err:
+        raise FileFormatError(f"a saved classifier that this astrofm cannot rebuild "
+                              f"({type(err).__name__}: {err}); save it again.") from err
+    clf.classes = list(config["classes"])
+    clf.history = dict(config.get("history", {}))
+    clf.net = ClassifierNet(clf.backbone, head, clf.pooling, scaler).eval()
+    return clf
+
+
+def _load_backbone(backbone, state: dict, config: dict) -> None:
+    if config["backbone_included"]:
+        backbone.load_state_dict(state)
+        return
+    if state:
+        result = backbone.load_state_dict(state, strict=False)
+        if result.unexpected_keys:
+            raise RuntimeError(f"unexpected backbone tensors {result.unexpected_keys[:3]}")
+    if base_digest(backbone) != config["backbone_digest"]:
+        raise WeightsError(
+            f"the backbone weights {config['weights']!r} of {config['model']!r} differ from "
+            "those this classifier was trained with; give the same weights file (or save "
+            "the classifier with backbone=True to carry its backbone)."
+        )

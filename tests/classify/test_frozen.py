@@ -1,0 +1,95 @@
+"""Frozen backbones: heads on cached features."""
+
+import numpy as np
+import pytest
+import torch
+
+import astrofm.features
+from astrofm.classify import Classifier, mark_test
+from astrofm.classify.features import clear_memory
+from astrofm.data import label_fraction, subset
+
+
+def _state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp", "whitening", "knn"])
+def test_each_head_learns_the_toy_task(head, toy):
+    options = {"hidden": (16,)} if head == "mlp" else {"k": 5} if head == "knn" else {}
+    clf = Classifier("resnet18", head=head, size=32, **options)
+    before = _state(clf.backbone)
+    clf.fit(toy(40, seed=0))
+    # frozen really freezes: every backbone tensor, batch-norm statistics included
+    after = clf.backbone.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert clf.tuning_report.trainable == 0
+    if head != "knn":
+        assert clf.history["loss"][-1] < clf.history["loss"][0]
+    report = clf.evaluate(toy(20, seed=1))
+    assert report.macro_f1 >= 0.9
+
+
+def test_features_are_computed_once_per_data_set(toy, monkeypatch, tmp_path):
+    calls = []
+    real = astrofm.features.embed
+
+    def counting(data, **kwargs):
+        calls.append(len(data))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(astrofm.features, "embed", counting)
+    train, test = toy(40, seed=0), mark_test(toy(20, seed=1))
+    backbone = Classifier("resnet18", size=32).backbone
+    scores = {}
+    for head in ("linear", "whitening", "knn"):
+        clf = Classifier(backbone, head=head, size=32, features_cache=tmp_path)
+        scores[head] = clf.fit(train).evaluate(test).macro_f1
+    # label fractions of the training set reuse its features: fit on rows of the table
+    clf = Classifier(backbone, size=32, features_cache=tmp_path)
+    table = clf.embed(train)
+    clf.fit(table[label_fraction(table["label"], 0.5, seed=0)])
+    assert calls == [40, 20]
+    # a new process (no memory cache) reads the folder: the backbone does not run
+    clear_memory()
+    ran = []
+    hook = backbone.register_forward_hook(lambda *args: ran.append(1))
+    again = Classifier(backbone, size=32, features_cache=tmp_path).embed(train)
+    hook.remove()
+    assert not ran and np.array_equal(again["feature"], table["feature"])
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_predict_gives_labels_and_probabilities(toy, tmp_path):
+    from PIL import Image
+
+    train = toy(40, seed=0)
+    clf = Classifier("resnet18", size=32).fit(train)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(train.images[i]).save(paths[-1])
+    out = clf.predict([str(p) for p in paths])
+    assert out.colnames == ["source", "label", "class_name", "probability", "error"]
+    assert out["probability"].shape == (3, 2)
+    np.testing.assert_allclose(out["probability"].sum(1), 1, rtol=1e-5)
+    assert list(out["class_name"]) == ["a", "b", "a"]
+    # the same images as arrays in the data set give the same answer
+    same = clf.predict(subset(train, [0, 1, 2]))
+    np.testing.assert_array_equal(same["probability"], out["probability"])
+    # a file that cannot be read gets NaN and its error, not an exception
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    mixed = clf.predict([str(paths[0]), str(tmp_path / "bad.png")])
+    assert mixed["label"][1] == -1 and mixed["error"][1] != ""
+    assert np.isnan(mixed["probability"][1]).all()
+
+
+def test_paper_solver_and_validation_split(toy):
+    clf = Classifier("resnet18", size=32, solver="paper", epochs=3, seed=2)
+    clf.fit(toy(40, seed=0))
+    assert clf.options.lr == 5e-4 and clf.options.batch_size == 64
+    assert len(clf.history["loss"]) == 3 and len(clf.history["val_macro_f1"]) == 3
+    assert clf.net.scaler.__class__.__name__ == "Identity"   # the paper's raw features
+    fast = Classifier("resnet18", size=32).fit(toy(40, seed=0))
+    assert fast.history["weight_decay"] in fast.history["tried"]
