@@ -71,6 +71,73 @@ def _embed(args) -> int:
     return 0
 
 
+def _labelled_data(path: str, label_column: str, hdu=None):
+    """A labelled data set from a .npz file, a class-per-folder tree or a catalogue."""
+    from pathlib import Path
+
+    from astrofm.data import ArrayDataset, CatalogDataset, FolderDataset
+
+    if Path(path).is_dir():
+        return FolderDataset(path, hdu=hdu)
+    if path.lower().endswith(".npz"):
+        return ArrayDataset(path)
+    return CatalogDataset(path, label_column=label_column)
+
+
+def _classifier_options(args) -> dict:
+    names = ("weights", "size", "pooling", "solver", "epochs", "lr", "batch_size", "blocks",
+             "lora_rank", "warmup_epochs", "patience", "seed", "device", "precision",
+             "features_cache")
+    options = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if args.hidden:
+        options["hidden"] = tuple(args.hidden)
+    if args.no_augment:
+        options["augment"] = False
+    return {**options, "num_workers": args.workers, "progress": not args.quiet}
+
+
+def _train(args) -> int:
+    from astrofm.classify import Classifier, mark_test
+
+    train = _labelled_data(args.train, args.label_column, args.hdu)
+    val = None if args.val is None else _labelled_data(args.val, args.label_column, args.hdu)
+    clf = Classifier(args.model, head=args.head, tuning=args.tuning,
+                     **_classifier_options(args))
+    clf.fit(train, val)
+    clf.save(args.output)
+    history = clf.history
+    score = history.get("best_val_macro_f1", history.get("final_val_macro_f1"))
+    print(f"{clf!r} trained on {len(train)} images ({clf.tuning_report}); "
+          f"validation macro F1 {score:.3f} -> {args.output}")
+    if args.test is not None:
+        print(clf.evaluate(mark_test(_labelled_data(args.test, args.label_column, args.hdu))))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from astrofm.classify import Classifier, mark_test
+    from astrofm.errors import ConfigError
+    from astrofm.io import load
+
+    clf = load(args.model)
+    if not isinstance(clf, Classifier):
+        raise ConfigError(f"{args.model}: not a saved classifier; give a file written by "
+                          "'astrofm train' or Classifier.save().")
+    clf.options.progress = not args.quiet
+    report = clf.evaluate(mark_test(_labelled_data(args.test, args.label_column, args.hdu)))
+    print(report)
+    if args.output:
+        from astrofm.features.store import atomic_path
+
+        with atomic_path(args.output) as tmp:
+            report.to_table().write(tmp, format="ascii.ecsv")
+    if args.confusion:
+        from astrofm.classify import plot_confusion
+
+        plot_confusion(report).figure.savefig(args.confusion, bbox_inches="tight")
+    return 0
+
+
 def _hdu(value: str):
     return int(value) if value.lstrip("-").isdigit() else value
 
@@ -104,6 +171,52 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("--hdu", type=_hdu, help="FITS HDU index or name")
     emb.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     emb.set_defaults(func=_embed)
+
+    data_help = "a .npz file (images, labels), a folder with one sub-folder per class, or " \
+        "a catalogue (.csv/.ecsv/.fits) with path and label columns"
+    trn = sub.add_parser("train", help="train a classifier and save it (.astrofm)",
+                         description="Train a classifier on a backbone; the validation "
+                         "split comes from --val or from the training data, never the test.")
+    trn.add_argument("train", help=f"training split: {data_help}")
+    trn.add_argument("-o", "--output", required=True, help="model file to write (.astrofm)")
+    trn.add_argument("-m", "--model", default="dinov2", help="backbone name (astrofm info)")
+    trn.add_argument("--head", default="linear", help="linear, mlp, whitening or knn")
+    trn.add_argument("--tuning", default="frozen", help="frozen, lora, partial or full")
+    trn.add_argument("--val", help="validation split (default: 10%% of the training split)")
+    trn.add_argument("--test", help="test split to score once training is done")
+    trn.add_argument("--weights", help="'pretrained' or a local weights file or folder")
+    trn.add_argument("--size", type=int, help="input side in pixels (default: the model's)")
+    trn.add_argument("--pooling", help="cls, mean, cls+mean or pooler (default: the model's)")
+    trn.add_argument("--solver", help="fast, paper or adamw")
+    trn.add_argument("--epochs", type=int)
+    trn.add_argument("--lr", type=float)
+    trn.add_argument("--batch-size", type=int)
+    trn.add_argument("--hidden", type=int, nargs="+", help="hidden widths of the mlp head")
+    trn.add_argument("--blocks", type=int, help="top blocks that train with --tuning partial")
+    trn.add_argument("--lora-rank", type=int)
+    trn.add_argument("--warmup-epochs", type=int, help="head-only epochs of --tuning full")
+    trn.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    trn.add_argument("--no-augment", action="store_true", help="no flips, rotations, shifts")
+    trn.add_argument("--seed", type=int)
+    trn.add_argument("--features-cache", help="folder that keeps frozen features between runs")
+    trn.add_argument("--device", help="auto, cpu or gpu")
+    trn.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
+    trn.set_defaults(func=_train)
+
+    evl = sub.add_parser("evaluate", help="score a saved classifier on a labelled test split",
+                         description="Macro F1, per-class scores and the confusion matrix "
+                         "of a saved classifier on a test split.")
+    evl.add_argument("model", help="a saved classifier (.astrofm)")
+    evl.add_argument("test", help=f"test split: {data_help}")
+    evl.add_argument("-o", "--output", help="per-class table to write (.ecsv)")
+    evl.add_argument("--confusion", help="confusion-matrix figure to write (.png, .pdf)")
+    evl.set_defaults(func=_evaluate)
+    for command in (trn, evl):
+        command.add_argument("--label-column", default="label",
+                             help="label column of a catalogue (default: label)")
+        command.add_argument("--hdu", type=_hdu, help="FITS HDU index or name")
+        command.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+        command.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 

@@ -1,0 +1,62 @@
+import matplotlib
+import numpy as np
+import pytest
+
+import astrofm.features
+from astrofm.classify import (
+    Classifier,
+    is_test,
+    plot_confusion,
+    plot_per_class_f1,
+    plot_sweep,
+    sweep,
+)
+from astrofm.data import label_fraction
+
+matplotlib.use("Agg")
+
+
+def test_frozen_sweep_reuses_features_and_is_reproducible(toy, monkeypatch):
+    train, test = toy(60, seed=0), toy(20, seed=1)
+    calls = []
+    real = astrofm.features.embed
+    monkeypatch.setattr(astrofm.features, "embed",
+                        lambda data, **kw: calls.append(len(data)) or real(data, **kw))
+    table = sweep("resnet18", train, test, fractions=(0.3, 1.0), seeds=(0, 1), size=32)
+    assert calls == [60, 20]            # the backbone ran once over each split
+    assert is_test(test)
+    assert list(table["fraction"]) == [0.3, 1.0]
+    # stratified label fractions: 30 % of 30 images per class is 9 per class
+    assert list(table["n_train"]) == [18, 60]
+    assert len(label_fraction(train, 0.3, seed=1)) == 18
+    assert table["macro_f1_runs"].shape == (2, 2)
+    assert (table["macro_f1_min"] <= table["macro_f1_mean"]).all()
+    assert (table["macro_f1_mean"] <= table["macro_f1_max"]).all()
+    assert table["class_f1_mean"].shape == (2, 2)
+    assert table.meta["classes"] == ["a", "b"] and table.meta["seeds"] == [0, 1]
+    again = sweep("resnet18", train, test, fractions=(0.3, 1.0), seeds=(0, 1), size=32)
+    np.testing.assert_array_equal(again["macro_f1_runs"], table["macro_f1_runs"])
+
+
+def test_end_to_end_sweep_trains_a_backbone_per_run(toy):
+    table = sweep("resnet18", toy(24, seed=0), toy(8, seed=1), fractions=(1.0,), seeds=(0,),
+                  tuning="full", size=32, epochs=1, batch_size=8)
+    assert len(table) == 1 and table.meta["tuning"] == "full"
+
+
+def test_plots_draw_on_axes(toy):
+    import matplotlib.pyplot as plt
+
+    sweep_table = sweep("resnet18", toy(30, seed=0), toy(10, seed=1), fractions=(0.5, 1.0),
+                        seeds=(0,), size=32)
+    ax = plot_sweep([sweep_table, sweep_table], labels=["a", "b"])
+    assert len(ax.lines) == 2 and ax.get_ylabel().startswith("macro F1")
+    clf = Classifier("resnet18", size=32).fit(toy(30, seed=0))
+    report = clf.evaluate(toy(10, seed=2))
+    ax = plot_per_class_f1([report, report], labels=["x", "y"])
+    assert len(ax.patches) == 4
+    ax = plot_confusion(report)
+    assert len(ax.texts) == 4 and ax.get_xlabel() == "predicted"
+    with pytest.raises(Exception, match="2 labels for 1"):
+        plot_sweep(sweep_table, labels=["a", "b"])
+    plt.close("all")
