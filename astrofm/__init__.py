@@ -33,6 +33,7 @@ _LAZY = {
     "features": None,
     "adapt": "astrofm.features",
     "embed": "astrofm.features",
+    "Classifier": "astrofm.classify",
 }
 
 __all__ = ["AstroImage", "Geometry", "errors", "__version__", *_LAZY]
