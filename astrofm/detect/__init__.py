@@ -1,0 +1,49 @@
+"""Source detection: Faster R-CNN on any backbone, and catalogues from survey mosaics.
+
+::
+
+    import astrofm
+
+    det = astrofm.Detector("resnet18", tuning="full")
+    det.fit("train.json")                          # COCO JSON; scale and anchors measured
+    report = det.evaluate("test.json")             # mAP at IoU 0.1 ... 0.9, P/R/F1
+    catalog = det.detect("mosaic.fits", tile=512, output="sources.ecsv", regions="sources.reg")
+    det.save("finder.astrofm"); astrofm.load("finder.astrofm")
+
+Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
+:mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
+(the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
+:mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.catalog` (tables, regions,
+COCO, catalogue-to-box conversion), :mod:`~astrofm.detect.metrics`,
+:mod:`~astrofm.detect.plots` and :mod:`~astrofm.detect.simulate` (generated radio fields).
+"""
+
+from astrofm.detect.anchors import BoxPrior, box_prior
+from astrofm.detect.catalog import (
+    catalog_to_boxes,
+    ellipse_boxes,
+    make_catalog,
+    write_catalog,
+    write_coco,
+    write_regions,
+)
+from astrofm.detect.detector import Detector
+from astrofm.detect.metrics import IOU_STEPS, DetectionReport, detection_metrics
+from astrofm.detect.simulate import simulate_field, write_simulated
+
+__all__ = [
+    "Detector",
+    "BoxPrior",
+    "box_prior",
+    "DetectionReport",
+    "detection_metrics",
+    "IOU_STEPS",
+    "catalog_to_boxes",
+    "ellipse_boxes",
+    "make_catalog",
+    "write_catalog",
+    "write_coco",
+    "write_regions",
+    "simulate_field",
+    "write_simulated",
+]

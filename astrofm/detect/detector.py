@@ -1,0 +1,402 @@
+"""``astrofm.Detector``: Faster R-CNN source finding on any backbone, from training to catalogue."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, box_prior
+from astrofm.detect.datasets import boxes_of, detection_set, with_transform
+from astrofm.detect.model import MIN_INPUT, build_faster_rcnn
+from astrofm.errors import ConfigError, DatasetError, TrainingError
+
+__all__ = ["Detector"]
+
+
+class Detector:
+    """A source detector: torchvision's Faster R-CNN on an astrofm backbone.
+
+    CNN backbones get torchvision's FPN over their stages; ViT backbones ViTDet's
+    simple feature pyramid (see :mod:`astrofm.detect.pyramid`). Unless fixed here, the
+    input scale and the anchors are measured from the training boxes by :meth:`fit`
+    (see :mod:`astrofm.detect.anchors`); the preprocessing is astrofm's default for the
+    backbone with that scale, and is saved with the model so inference repeats it.
+
+    Parameters
+    ----------
+    model : str or Backbone
+        A backbone name (``astrofm.backbones.list()``) or a built backbone.
+    tuning : {"frozen", "lora", "partial", "full"}
+        What of the backbone trains (:func:`astrofm.tuning.apply_tuning`); the
+        pyramid and the heads always train.
+    weights : None, "pretrained" or path
+        Backbone weights for a name (None: random initialisation).
+    backbone_options : dict, optional
+        Builder options of the backbone (``depth``, ``embed_dim`` ...).
+    classes : sequence of str
+        Object classes, in the order of the COCO categories.
+    min_patches : int
+        Patches of 16 px a median training source should span after scaling.
+    input_scale : float, optional
+        A fixed upsampling factor (at least 1) instead of the measured one.
+    anchor_sizes, aspect_ratios : sequence of float, optional
+        Fixed anchors (pixels of the scaled input) and ratios ``h / w``. With both
+        ``input_scale`` and ``anchor_sizes`` the network is built at once and can
+        detect (untrained) or train without measuring.
+    replace_steps : dict, optional
+        Preprocessing steps to swap by class name, as in
+        :func:`astrofm.features.default_preprocessing` (the resize is the detector's).
+    tuning_options : dict, optional
+        More :func:`~astrofm.tuning.apply_tuning` arguments (``lora_rank``, ``blocks``).
+    out_channels, representation_size, min_score, nms_iou, max_detections, **rcnn_options
+        Network settings; see :func:`astrofm.detect.model.build_faster_rcnn`.
+    """
+
+    def __init__(self, model="resnet18", tuning="frozen", *, weights=None, backbone_options=None,
+                 classes=("source",), min_patches=1, input_scale=None, anchor_sizes=None,
+                 aspect_ratios=None, replace_steps=None, tuning_options=None, out_channels=256,
+                 representation_size=1024, min_score=0.05, nms_iou=0.5, max_detections=300,
+                 **rcnn_options):
+        from astrofm import backbones
+        from astrofm.tuning import apply_tuning
+
+        self.backbone_options = dict(backbone_options or {})
+        if isinstance(model, str):
+            self.name = model
+            self.backbone = backbones.load(model, weights=weights, **self.backbone_options)
+        elif hasattr(model, "spec") and hasattr(model, "intermediate"):
+            if weights is not None or backbone_options:
+                raise ConfigError("weights= and backbone_options= apply to a backbone name; a "
+                                  "built backbone already has its weights and shape.")
+            self.name, self.backbone = None, model
+        else:
+            raise ConfigError(f"model={model!r}: give a backbone name from "
+                              "astrofm.backbones.list() or a module from astrofm.backbones.load().")
+        self.weights = None if weights is None else os.fspath(weights)
+        self.tuning, self.tuning_options = tuning, dict(tuning_options or {})
+        self.tuning_report = apply_tuning(self.backbone, tuning, **self.tuning_options)
+        self.classes = [str(c) for c in classes]
+        if not self.classes:
+            raise ConfigError("classes=(): give at least one class name, e.g. ('source',).")
+        self.min_patches = int(min_patches)
+        if input_scale is not None and input_scale < 1:
+            raise ConfigError(f"input_scale={input_scale!r}: the detector upsamples small "
+                              "sources; give a factor of at least 1.")
+        self._fixed = {"scale": input_scale, "anchor_sizes": anchor_sizes,
+                       "aspect_ratios": aspect_ratios}
+        self.replace_steps = dict(replace_steps or {})
+        if "ResizeForPatch" in self.replace_steps:
+            raise ConfigError("replace_steps: the detector sets ResizeForPatch itself from the "
+                              "input scale; pass input_scale= instead.")
+        self.network_options = {"out_channels": int(out_channels),
+                                "representation_size": int(representation_size),
+                                "min_score": float(min_score), "nms_iou": float(nms_iou),
+                                "max_detections": int(max_detections), **rcnn_options}
+        self.prior = self.preprocessing = self.network = None
+        self.history = {}
+        if input_scale is not None and anchor_sizes is not None:
+            ratios = aspect_ratios if aspect_ratios is not None else (0.5, 1.0, 2.0)
+            self._build(BoxPrior(GRID_STRIDE / float(input_scale), float(input_scale),
+                                 tuple(map(float, anchor_sizes)), tuple(map(float, ratios)),
+                                 max(anchor_sizes) / float(input_scale)))
+
+    # ---------------------------------------------------------------- building
+    def _default_preprocessing(self, prior):
+        from astrofm.features.adapt import default_preprocessing
+        from astrofm.preprocess import ResizeForPatch
+
+        # ResizeForPatch scales by N p / s: with N = 1, p = 16 and s = 16 / scale the
+        # factor is the prior's, and sides round to whole 16 px cells.
+        resize = ResizeForPatch(GRID_STRIDE, min_patches_per_source=1,
+                                source_size=GRID_STRIDE / prior.scale)
+        return default_preprocessing(self.backbone.spec,
+                                     replace={**self.replace_steps, "ResizeForPatch": resize})
+
+    def _build(self, prior, preprocessing=None):
+        self.prior = prior
+        self.preprocessing = preprocessing or self._default_preprocessing(prior)
+        self.network = build_faster_rcnn(self.backbone, len(self.classes), prior,
+                                         **self.network_options)
+        self.network.eval()
+
+    def _require_network(self, what):
+        if self.network is None:
+            raise TrainingError(f"{what}: the detector has not been fitted; call fit(train, val) "
+                                "first, or load a saved one with astrofm.load('x.astrofm').")
+
+    @property
+    def min_tile(self) -> int:
+        """Smallest tile side (original pixels) the network takes after scaling."""
+        self._require_network("min_tile")
+        return math.ceil(MIN_INPUT / self.prior.scale)
+
+    @property
+    def default_overlap(self) -> int:
+        """Tile overlap covering the largest training source, so tiles see sources whole."""
+        self._require_network("default_overlap")
+        return math.ceil(1.25 * self.prior.largest)
+
+    def to(self, device):
+        """Move the network to ``device`` (``"cuda"``, ``"cpu"``); returns self."""
+        self._require_network("to")
+        self.network.to(device)
+        return self
+
+    # ---------------------------------------------------------------- training
+    def fit(self, train, val=None, *, epochs: int = 10, batch_size: int = 4, lr: float = 1e-4,
+            weight_decay: float = 1e-4, layer_decay=None, warmup: float = 0.1,
+            val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0, device="auto",
+            devices="auto", precision=None, checkpoint_dir=None, resume: bool = False,
+            progress: bool = True, max_steps: int = -1, val_every: int = 1):
+        """Train on a COCO data set; the epoch with the best validation mAP@0.5 is kept.
+
+        Parameters
+        ----------
+        train : str, path or CocoDataset
+            Training images and boxes (a COCO JSON file or a data set).
+        val : str, path or CocoDataset, optional
+            Validation set for model selection; by default ``val_fraction`` of
+            ``train`` (never the test set).
+        epochs, batch_size, lr, weight_decay, layer_decay, warmup : optional
+            Schedule: AdamW with a one-cycle learning rate (see
+            :class:`~astrofm.detect.module.DetectionModule`).
+        seed : int
+            Seeds the split, the shuffling and the new layers' initialisation.
+        num_workers : int
+            DataLoader worker processes.
+        device, devices, precision : optional
+            Lightning's accelerator, devices and precision (default: mixed on GPUs).
+        checkpoint_dir : str or path, optional
+            Where checkpoints go (default: a temporary folder, removed afterwards).
+        resume : bool
+            Continue from ``checkpoint_dir/last.ckpt`` when it exists.
+        progress : bool
+            Show Lightning's progress bar.
+        max_steps : int
+            Stop after this many optimiser steps (-1: run all epochs). When training
+            stops before any validation, the last weights are kept.
+        val_every : int
+            Validate every this many epochs.
+
+        Returns
+        -------
+        Detector
+            ``self``, trained; ``history`` holds the epochs, the best validation mAP@0.5
+            and the training time.
+        """
+        import lightning.pytorch as pl
+
+        from astrofm.data import subset, train_val_split
+        from astrofm.detect.module import fit_network
+
+        train = detection_set(train, "train")
+        boxes = [boxes_of(train, i)[0] for i in range(len(train))]
+        pl.seed_everything(seed, verbose=False)
+        if self.network is None:
+            self._build(box_prior(np.concatenate(boxes), min_patches=self.min_patches,
+                                  **self._fixed))
+        elif not any(len(b) for b in boxes):
+            raise DatasetError("train: the training images hold no boxes; there is no source "
+                               "to learn from.")
+        train = with_transform(train, self.preprocessing)
+        if val is None:
+            fit_idx, val_idx = train_val_split(train, val_fraction, seed)
+            train, val = subset(train, fit_idx), subset(train, val_idx)
+        else:
+            val = with_transform(detection_set(val, "val"), self.preprocessing)
+        self.history = fit_network(
+            self.network, train, val, epochs=epochs, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, layer_decay=layer_decay, warmup=warmup, seed=seed,
+            num_workers=num_workers, device=device, devices=devices, precision=precision,
+            checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+            max_steps=max_steps, val_every=val_every)
+        self.network.cpu().eval()
+        return self
+
+    # --------------------------------------------------------------- inference
+    def _predict(self, images):
+        """Detections of AstroImages, in the pixels of the images as loaded."""
+        from astrofm.data import image_to_tensor
+
+        device = next(self.network.parameters()).device
+        processed = self.preprocessing(list(images))
+        with torch.inference_mode():
+            outputs = self.network([image_to_tensor(p).to(device) for p in processed])
+        results = []
+        for image, out in zip(processed, outputs, strict=True):
+            boxes = out["boxes"].float().cpu().numpy()
+            boxes = image.to_original(boxes) if len(boxes) else boxes.reshape(0, 4)
+            scores = out["scores"].float().cpu().numpy()
+            results.append((boxes, scores, out["labels"].cpu().numpy()))
+        return results
+
+    def _run(self, source, *, tile, overlap, batch_size, hdu, plane, min_valid, progress):
+        from astrofm.detect.tiling import MosaicReader, auto_tile, check_tile, detect_tiled
+
+        overlap = self.default_overlap if overlap is None else int(overlap)
+        self.network.eval()
+        with MosaicReader(source, hdu=hdu, plane=plane) as reader:
+            if tile == "auto":
+                tile = auto_tile(reader.shape, self.prior.scale, overlap, self.min_tile)
+            if tile is None:
+                tile, overlap = max(reader.shape), 0
+            else:
+                check_tile(int(tile), overlap, self.min_tile)
+            found = detect_tiled(reader, self._predict, tile=int(tile), overlap=overlap,
+                                 batch_size=batch_size, nms_iou=self.network_options["nms_iou"],
+                                 min_valid=min_valid, progress=progress)
+            info = {"tile": int(tile), "overlap": overlap, **found[3]}
+            return found[:3], reader, info
+
+    def detect(self, inputs, *, tile="auto", overlap=None, score_threshold: float = 0.5,
+               batch_size: int = 4, hdu=None, plane=None, min_valid: float = 0.02,
+               progress: bool = True, output=None, regions=None):
+        """Find sources in images of any size; a catalogue per image.
+
+        Parameters
+        ----------
+        inputs : path, AstroImage, array ... or a list of them
+            What :func:`astrofm.load` takes. FITS files are read tile by tile through
+            a memory map, so a mosaic need not fit in memory.
+        tile : int, None or "auto"
+            Tile side in original pixels; None runs on the whole image; ``"auto"``
+            tiles images too large to run whole.
+        overlap : int, optional
+            Tile overlap in pixels; default :attr:`default_overlap`.
+        score_threshold : float
+            Detections scoring lower are left out of the catalogue.
+        batch_size : int
+            Tiles per forward pass.
+        hdu, plane : optional
+            As for :func:`astrofm.load`.
+        min_valid : float
+            Tiles with a smaller share of valid (finite, unmasked) pixels are skipped.
+        progress : bool
+            Show a progress bar over the tiles.
+        output : str or path, optional
+            Write the catalogue (``.ecsv``, ``.fits``, ``.json`` for COCO); one input only.
+        regions : str or path, optional
+            Write a DS9 region file of the boxes; one input only.
+
+        Returns
+        -------
+        astropy.table.Table or list of Table
+            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling.
+        """
+        from astrofm.detect.catalog import make_catalog, write_catalog, write_regions
+
+        self._require_network("detect")
+        many = isinstance(inputs, list | tuple)
+        if many and (output is not None or regions is not None):
+            raise ConfigError("output= and regions= take one image; loop over the inputs to "
+                              "write one catalogue each.")
+        tables = []
+        for source in inputs if many else [inputs]:
+            (boxes, scores, labels), reader, info = self._run(
+                source, tile=tile, overlap=overlap, batch_size=batch_size, hdu=hdu, plane=plane,
+                min_valid=min_valid, progress=progress)
+            keep = scores >= score_threshold
+            info.update(shape=list(reader.shape), score_threshold=float(score_threshold))
+            tables.append(make_catalog(boxes[keep], scores[keep], labels[keep], self.classes,
+                                       wcs=reader.wcs, source=reader.name, meta=info))
+        if output is not None:
+            write_catalog(tables[0], output)
+        if regions is not None:
+            write_regions(tables[0], regions)
+        return tables if many else tables[0]
+
+    def evaluate(self, test, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
+                 tile=None, overlap=None, batch_size: int = 4, progress: bool = False):
+        """mAP at IoU 0.1 to 0.9 and 0.5:0.95, and P/R/F1 at a threshold, on a test set.
+
+        Boxes are compared in the original pixels of each image, so the result does
+        not depend on the preprocessing. See :func:`astrofm.detect.metrics.detection_metrics`.
+
+        Parameters
+        ----------
+        test : str, path or CocoDataset
+            Test images with true boxes.
+        score_threshold, iou_threshold : float
+            Where precision, recall and F1 are counted.
+        tile, overlap, batch_size, progress : optional
+            As for :meth:`detect` (default: whole images).
+
+        Returns
+        -------
+        DetectionReport
+        """
+        from astrofm.detect.metrics import detection_metrics
+
+        self._require_network("evaluate")
+        test = detection_set(test, "test")
+        preds, truths = [], []
+        for i in range(len(test)):
+            (boxes, scores, labels), _, _ = self._run(
+                test.load(i), tile=tile, overlap=overlap, batch_size=batch_size, hdu=None,
+                plane=None, min_valid=0.0, progress=progress)
+            preds.append({"boxes": boxes, "scores": scores, "labels": labels})
+            truths.append(boxes_of(test, i))
+        return detection_metrics(preds, truths, score_threshold=score_threshold,
+                                 iou_threshold=iou_threshold)
+
+    # ------------------------------------------------------------- persistence
+    def _keeps_backbone(self) -> bool:
+        """Whether saving must store the backbone (trained, or not rebuildable from weights)."""
+        return self.tuning != "frozen" or self.weights is None
+
+    def save(self, path) -> Path:
+        """Write the detector to one ``.astrofm`` file (see :mod:`astrofm.saving`).
+
+        The file holds the network's weights (the backbone's only when it was tuned or
+        randomly initialised; a frozen pretrained backbone is rebuilt from its weights
+        reference), the box prior, and the exact preprocessing.
+        """
+        from astrofm.saving import save_model
+
+        self._require_network("save")
+        if self.name is None:
+            raise ConfigError("save: the detector was built on a backbone module, which cannot "
+                              "be rebuilt from a name; create it with model='<name>' and "
+                              "backbone_options= to save it.")
+        state = self.network.state_dict()
+        if not self._keeps_backbone():
+            state = {k: v for k, v in state.items() if not k.startswith("backbone.backbone.")}
+        config = {"model": self.name, "weights": self.weights,
+                  "backbone_options": self.backbone_options, "tuning": self.tuning,
+                  "tuning_options": self.tuning_options, "classes": self.classes,
+                  "min_patches": self.min_patches, "prior": self.prior.to_dict(),
+                  "preprocessing": self.preprocessing.to_dict(),
+                  "network": self.network_options, "history": self.history}
+        return save_model(path, "detector", config, state)
+
+    @classmethod
+    def from_saved(cls, config: dict, tensors: dict) -> Detector:
+        """Rebuild a detector from :meth:`save`'s description and tensors."""
+        from astrofm.preprocess import from_dict
+
+        det = cls(config["model"], config["tuning"], weights=config["weights"],
+                  backbone_options=config["backbone_options"], classes=config["classes"],
+                  min_patches=config["min_patches"], tuning_options=config["tuning_options"],
+                  **config["network"])
+        det._build(BoxPrior.from_dict(config["prior"]), from_dict(config["preprocessing"]))
+        missing, unexpected = det.network.load_state_dict(tensors, strict=False)
+        stored_backbone = any(k.startswith("backbone.backbone.") for k in tensors)
+        missing = [k for k in missing if stored_backbone or not k.startswith("backbone.backbone.")]
+        if missing or unexpected:
+            raise TrainingError(f"the saved detector does not fit its rebuilt network (missing "
+                                f"{missing[:3]}, unexpected {unexpected[:3]}); it was saved by "
+                                "an incompatible astrofm or backbone version.")
+        det.history = config.get("history", {})
+        det.network.eval()
+        return det
+
+    def __repr__(self):
+        name = self.name or self.backbone.spec.name
+        if self.prior is None:
+            return f"<Detector {name} ({self.tuning}), not fitted>"
+        return (f"<Detector {name} ({self.tuning}), input scale {self.prior.scale:.2f}, "
+                f"anchors {self.prior.anchor_sizes} px, classes {self.classes}>")

@@ -1,0 +1,203 @@
+"""Training a detection network on PyTorch Lightning.
+
+One :class:`DetectionModule` wraps the torchvision network: training steps sum
+torchvision's four losses (RPN objectness and box regression, RoI classification and
+box regression), validation computes mAP@0.5 with torchmetrics, and the best
+validation epoch is kept by Lightning's ``ModelCheckpoint``. The same code runs on a
+CPU, a GPU with mixed precision, or several GPUs with DDP.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from astrofm.detect.model import head_modules
+from astrofm.tuning import param_groups
+
+__all__ = ["DetectionModule", "collate", "make_trainer", "fit_network", "default_precision",
+           "MONITOR"]
+
+#: The validation metric that selects the checkpoint.
+MONITOR = "val_map_50"
+
+
+def collate(batch):
+    """Images and targets as tuples: torchvision's detectors take lists of any sizes."""
+    return tuple(zip(*batch, strict=True))
+
+
+def default_precision(device: str = "auto") -> str:
+    """Mixed precision on GPUs (bf16 where supported), full precision elsewhere."""
+    if device == "cpu" or not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+class DetectionModule(pl.LightningModule):
+    """Lightning wrapper of a torchvision Faster R-CNN built on an astrofm backbone.
+
+    Parameters
+    ----------
+    network : torchvision.models.detection.FasterRCNN
+        From :func:`astrofm.detect.model.build_faster_rcnn`.
+    lr : float
+        Peak learning rate of AdamW (one-cycle schedule: warm-up, then cosine decay).
+    weight_decay : float
+        AdamW weight decay.
+    layer_decay : float, optional
+        Layer-wise learning-rate decay through the backbone's blocks
+        (:func:`astrofm.tuning.param_groups`).
+    warmup : float
+        Share of the steps spent warming up.
+    """
+
+    def __init__(self, network, lr: float = 1e-4, weight_decay: float = 1e-4,
+                 layer_decay: float | None = None, warmup: float = 0.1):
+        super().__init__()
+        from torchmetrics.detection import MeanAveragePrecision
+
+        self.network = network
+        self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.layer_decay, self.warmup = layer_decay, float(warmup)
+        # Every detection of an image counts, not COCO's first 100.
+        most = int(network.roi_heads.detections_per_img)
+        self.val_map = MeanAveragePrecision(iou_thresholds=[0.5], backend="pycocotools",
+                                            max_detection_thresholds=[1, 10, most])
+        self.val_map.warn_on_many_detections = False
+        # Lightning keeps the modes modules arrive in; the network is built in eval mode.
+        self.train()
+
+    @property
+    def backbone(self):
+        """The astrofm backbone inside the network."""
+        return self.network.backbone.backbone
+
+    def train(self, mode: bool = True):
+        """Train mode, except for a backbone with nothing to train.
+
+        A frozen backbone stays in eval mode, so its features are the deterministic
+        ones it gives at inference (no dropout, no drop-path).
+        """
+        super().train(mode)
+        if mode and not any(p.requires_grad for p in self.backbone.parameters()):
+            self.backbone.eval()
+        return self
+
+    def forward(self, images, targets=None):
+        """The network's output: losses with targets in train mode, detections otherwise."""
+        return self.network(list(images), None if targets is None else list(targets))
+
+    def training_step(self, batch, batch_idx):
+        images, targets = batch
+        losses = self.network(list(images), list(targets))
+        loss = sum(losses.values())
+        n = len(images)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=n)
+        for name, value in losses.items():
+            self.log(f"train_{name}", value, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        images, targets = batch
+        detections = self.network(list(images))
+        self.val_map.update(detections, [{"boxes": t["boxes"], "labels": t["labels"]}
+                                         for t in targets])
+
+    def on_validation_epoch_end(self):
+        value = self.val_map.compute()["map_50"]
+        # No true box in the validation images gives -1; that must not win selection.
+        self.log(MONITOR, torch.clamp(value, min=0.0), prog_bar=True, sync_dist=True)
+        self.val_map.reset()
+
+    def configure_optimizers(self):
+        groups = param_groups(self.backbone, head_modules(self.network), self.lr,
+                              layer_decay=self.layer_decay, weight_decay=self.weight_decay)
+        optimizer = torch.optim.AdamW(groups, lr=self.lr, weight_decay=self.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in groups], total_steps=total,
+            pct_start=self.warmup, anneal_strategy="cos")
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def make_trainer(*, epochs: int, checkpoint_dir, device="auto", devices="auto", precision=None,
+                 progress=True, max_steps=-1, val_every=1, callbacks=()):
+    """A Lightning Trainer that keeps the best validation checkpoint.
+
+    Returns
+    -------
+    trainer : lightning.pytorch.Trainer
+    checkpoint : lightning.pytorch.callbacks.ModelCheckpoint
+        Its ``best_model_path`` is the selected epoch; ``last.ckpt`` lets a run resume.
+    """
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    # Lightning announces hardware and advertises services at info level on every run.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    checkpoint = ModelCheckpoint(dirpath=str(checkpoint_dir), filename="best-{epoch}",
+                                 monitor=MONITOR, mode="max", save_top_k=1, save_last=True)
+    trainer = pl.Trainer(
+        max_epochs=epochs, max_steps=max_steps, accelerator=device, devices=devices,
+        precision=precision or default_precision(device), logger=False,
+        callbacks=[checkpoint, *callbacks], enable_progress_bar=progress,
+        enable_model_summary=False, check_val_every_n_epoch=val_every,
+        num_sanity_val_steps=0, log_every_n_steps=1)
+    return trainer, checkpoint
+
+
+def fit_network(network, train, val, *, epochs: int, batch_size: int, lr: float,
+                weight_decay: float, layer_decay, warmup: float, seed: int, num_workers: int,
+                device, devices, precision, checkpoint_dir, resume: bool, progress: bool,
+                max_steps: int, val_every: int) -> dict:
+    """Train ``network`` on Lightning and load the weights of the best validation epoch.
+
+    ``train`` and ``val`` are data sets of ``(tensor, target)`` pairs already in the
+    network's input frame; the arguments are those of :meth:`Detector.fit`.
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``steps``, ``best_val_map_50`` (None when no validation ran, in
+        which case the last weights stay), ``train_seconds``, ``train_images``,
+        ``val_images``.
+    """
+    from torch.utils.data import DataLoader
+
+    loaders = [DataLoader(d, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                          num_workers=num_workers, persistent_workers=num_workers > 0,
+                          generator=torch.Generator().manual_seed(seed))
+               for d, shuffle in ((train, True), (val, False))]
+    module = DetectionModule(network, lr, weight_decay, layer_decay, warmup)
+    with tempfile.TemporaryDirectory(prefix="astrofm-detect-") as scratch:
+        folder = Path(checkpoint_dir) if checkpoint_dir is not None else Path(scratch)
+        trainer, checkpoint = make_trainer(
+            epochs=epochs, checkpoint_dir=folder, device=device, devices=devices,
+            precision=precision, progress=progress, max_steps=max_steps, val_every=val_every)
+        last = folder / "last.ckpt"
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*does not have many workers.*")
+            # A frozen backbone stays in eval mode on purpose (DetectionModule.train).
+            warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+            # max_steps may end training before any validation: the last weights stay.
+            warnings.filterwarnings("ignore", ".*could not find the monitored key.*")
+            trainer.fit(module, *loaders,
+                        ckpt_path=str(last) if resume and last.exists() else None)
+        seconds = time.perf_counter() - start
+        if checkpoint.best_model_path:
+            state = torch.load(checkpoint.best_model_path, map_location="cpu",
+                               weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+    score = checkpoint.best_model_score
+    return {"epochs": int(trainer.current_epoch), "steps": int(trainer.global_step),
+            "best_val_map_50": None if score is None else float(score),
+            "train_seconds": round(seconds, 1), "train_images": len(train),
+            "val_images": len(val)}

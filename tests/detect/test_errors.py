@@ -1,0 +1,83 @@
+"""Bad input gets astrofm errors that name the argument or the file."""
+
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from astrofm.data import CocoDataset
+from astrofm.detect import Detector, write_coco
+from astrofm.errors import BoxError, ConfigError, DatasetError, TrainingError
+
+from .conftest import TINY_NET, TINY_VIT, tiny_detector
+
+
+def _coco(tmp_path, boxes, *, write_images=True, size=64):
+    if write_images:
+        fits.PrimaryHDU(np.random.default_rng(0).normal(size=(size, size))).writeto(
+            tmp_path / "a.fits", overwrite=True)
+    path = tmp_path / "a.json"
+    anns = [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": b, "area": 1, "iscrowd": 0}
+            for i, b in enumerate(boxes)]
+    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.fits", "width": size,
+                                            "height": size}],
+                                "annotations": anns,
+                                "categories": [{"id": 1, "name": "source"}]}))
+    return path
+
+
+def test_boxes_outside_the_image(tmp_path):
+    with pytest.raises(BoxError, match="outside image"):
+        Detector("dinov2-small", backbone_options=TINY_VIT).fit(
+            _coco(tmp_path, [[60.0, 60, 10, 10]]))
+
+
+def test_zero_area_boxes(tmp_path):
+    with pytest.raises(BoxError, match="zero area"):
+        CocoDataset(_coco(tmp_path, [[5.0, 5, 0, 4]]))
+
+
+def test_training_images_without_sources(tmp_path):
+    with pytest.raises(DatasetError, match="train: the training images hold no boxes"):
+        Detector("dinov2-small", backbone_options=TINY_VIT).fit(_coco(tmp_path, []))
+
+
+def test_an_image_without_sources_gives_an_empty_catalogue():
+    det = tiny_detector(min_score=0.99)
+    table = det.detect(np.zeros((64, 64)) + np.eye(64), tile=None, progress=False)
+    assert len(table) == 0 and {"x0", "score", "class_name"} <= set(table.colnames)
+
+
+def test_coco_naming_missing_images(tmp_path):
+    with pytest.raises(DatasetError, match="do not exist"):
+        Detector("dinov2-small", backbone_options=TINY_VIT).fit(
+            _coco(tmp_path, [[1.0, 1, 5, 5]], write_images=False))
+
+
+def test_tile_smaller_than_the_model_minimum():
+    det = tiny_detector(input_scale=2.0)
+    assert det.min_tile == 32  # 64 px after the scale
+    with pytest.raises(ConfigError, match="tile=31: smaller than the model's minimum of 32"):
+        det.detect(np.ones((100, 100)), tile=31, progress=False)
+    with pytest.raises(ConfigError, match="overlap=20"):
+        det.detect(np.ones((100, 100)), tile=40, overlap=20, progress=False)
+
+
+def test_unfitted_and_misconfigured_detectors(tmp_path):
+    det = Detector("dinov2-small", backbone_options=TINY_VIT, **TINY_NET)
+    with pytest.raises(TrainingError, match="has not been fitted"):
+        det.detect(np.ones((64, 64)))
+    with pytest.raises(ConfigError, match="input_scale=0.5"):
+        Detector("dinov2-small", backbone_options=TINY_VIT, input_scale=0.5)
+    with pytest.raises(ConfigError, match="replace_steps"):
+        Detector("dinov2-small", backbone_options=TINY_VIT, replace_steps={"ResizeForPatch": None})
+    with pytest.raises(ConfigError, match="model=3"):
+        Detector(3)
+    with pytest.raises(ConfigError, match="train: give a COCO JSON file"):
+        det.fit([np.ones((8, 8))])
+    with pytest.raises(ConfigError, match="one image"):
+        tiny_detector().detect([np.ones((64, 64))] * 2, output=tmp_path / "c.ecsv")
+    with pytest.raises(BoxError, match="zero area"):
+        write_coco(tmp_path / "x.json", [{"file_name": "a", "width": 4, "height": 4,
+                                          "boxes": [[0.0, 0, 0, 1]]}], classes=["s"])
