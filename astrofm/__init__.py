@@ -34,6 +34,7 @@ _LAZY = {
     "adapt": "astrofm.features",
     "embed": "astrofm.features",
     "Classifier": "astrofm.classify",
+    "Detector": "astrofm.detect",
 }
 
 __all__ = ["AstroImage", "Geometry", "errors", "__version__", *_LAZY]

@@ -138,6 +138,30 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _detect(args) -> int:
+    from astrofm.detect import Detector
+    from astrofm.errors import ConfigError
+    from astrofm.io import load
+
+    detector = load(args.model)
+    if not isinstance(detector, Detector):
+        raise ConfigError(f"{args.model}: not a saved detector; give a file written by "
+                          "Detector.save().")
+    if args.device:
+        detector.to(args.device)
+    tile = None if args.tile == "whole" else args.tile if args.tile == "auto" else int(args.tile)
+    plane = None if args.plane is None else tuple(args.plane)
+    table = detector.detect(args.image, tile=tile, overlap=args.overlap,
+                            score_threshold=args.score, batch_size=args.batch_size, hdu=args.hdu,
+                            plane=plane, progress=not args.quiet, output=args.output,
+                            regions=args.regions)
+    skipped = table.meta.get("skipped", 0)
+    print(f"{len(table)} sources (score >= {args.score:g}) in {args.image}, "
+          f"{table.meta['tiles']} tiles ({skipped} blank, skipped) -> {args.output}"
+          + (f", {args.regions}" if args.regions else ""))
+    return 0
+
+
 def _hdu(value: str):
     return int(value) if value.lstrip("-").isdigit() else value
 
@@ -217,6 +241,27 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--hdu", type=_hdu, help="FITS HDU index or name")
         command.add_argument("--workers", type=int, default=0, help="DataLoader workers")
         command.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    det = sub.add_parser("detect", help="find sources in an image or mosaic with a saved "
+                         "detector", description="Run a saved detector over an image of any "
+                         "size in overlapping tiles read through a memory map, and write a "
+                         "catalogue (pixel boxes, scores and, with a WCS, RA/Dec).")
+    det.add_argument("model", help="a saved detector (.astrofm)")
+    det.add_argument("image", help="the image or mosaic (FITS, PNG ...)")
+    det.add_argument("-o", "--output", required=True,
+                     help="catalogue to write (.ecsv, .fits, or .json for COCO)")
+    det.add_argument("--regions", help="DS9 region file of the boxes to write (.reg)")
+    det.add_argument("--tile", default="auto",
+                     help="tile side in pixels, 'auto' (default) or 'whole'")
+    det.add_argument("--overlap", type=int, help="tile overlap in pixels (default: covers "
+                     "the largest training source)")
+    det.add_argument("--score", type=float, default=0.5, help="lowest score kept (default 0.5)")
+    det.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    det.add_argument("--hdu", type=_hdu, help="FITS HDU index or name")
+    det.add_argument("--plane", type=int, nargs="+", help="plane of a FITS cube")
+    det.add_argument("--device", help="cpu or cuda (default: cpu)")
+    det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    det.set_defaults(func=_detect)
     return parser
 
 
