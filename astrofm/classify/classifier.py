@@ -93,7 +93,8 @@ class Classifier:
     patience : int
         Early stopping after this many epochs without a better validation macro F1.
     memoize : bool
-        Keep preprocessed training images in memory between epochs (default True).
+        Keep preprocessed training and validation images in memory between epochs
+        (default: when they take at most 2 GiB).
     device, devices, precision : optional
         Lightning's ``accelerator``, ``devices`` and ``precision`` (``"bf16-mixed"`` ...).
     num_workers : int
@@ -238,23 +239,6 @@ class Classifier:
             mark_test(table)
         return table
 
-    def _as_features(self, items, where: str):
-        from astrofm.classify.data import Labelled
-        from astrofm.classify.features import check_table
-
-        if is_feature_table(items.data):
-            check_table(items.data, self.backbone.spec.name, self.digest, self.options.weights,
-                        self.pooling, self.preprocessing, where)
-            table = items.data
-        else:
-            table = self.embed(items.data)
-        bad = np.flatnonzero(np.asarray(table["error"]) != "")
-        if len(bad):
-            raise DatasetError(f"{where}: {len(bad)} images could not be read or preprocessed "
-                               f"(first: {[str(table['source'][i]) for i in bad[:3]]}; see "
-                               "clf.embed(data)['error']); remove them from the split.")
-        return Labelled(table, items.names, items.classes)
-
     # -------------------------------------------------------------------- fit
     def fit(self, train, val=None) -> Classifier:
         """Train on ``train``; select and stop on ``val`` (or a split of ``train``).
@@ -287,10 +271,12 @@ class Classifier:
                 raise SplitError(f"{where} is marked as the test split; the test split must "
                                  "never train a model or select one. Pass the training split "
                                  "(and, optionally, a validation split taken from it).")
+        from astrofm.classify.fitting import as_features, fit_end_to_end, fit_on_features
+
         frozen = self.tuning == "frozen"
         items = labelled(train, "train")
         if frozen:
-            items = self._as_features(items, "train")
+            items = as_features(self, items, "train")
         classes = items.classes
         y = codes_for(items.names, classes, "train")
         present = np.unique(y)
@@ -303,56 +289,15 @@ class Classifier:
         else:
             val_items = labelled(val, "val")
             if frozen:
-                val_items = self._as_features(val_items, "val")
+                val_items = as_features(self, val_items, "val")
         y = codes_for(items.names, classes, "train")
         yv = codes_for(val_items.names, classes, "val")
         self.classes = list(classes)
-        if frozen:
-            self._fit_features(items, y, val_items, yv)
-        else:
-            self._fit_end_to_end(items, y, val_items, yv)
+        fit = fit_on_features if frozen else fit_end_to_end
+        self.net, self.history = fit(self, items, y, val_items, yv)
+        self.net.eval()
         return self
 
-    def _fit_features(self, items, y, val_items, yv):
-        from astrofm.classify.heads import build_head
-        from astrofm.classify.module import ClassifierNet
-        from astrofm.classify.solvers import fit_head
-
-        x = torch.as_tensor(np.asarray(items.data["feature"], dtype=np.float32))
-        xv = torch.as_tensor(np.asarray(val_items.data["feature"], dtype=np.float32))
-        torch.manual_seed(self.options.seed)
-        head = build_head(self.head_name, x.shape[1], len(self.classes),
-                          **self.options.head_options)
-        head, scaler, self.history = fit_head(head, x, torch.as_tensor(y), xv,
-                                              torch.as_tensor(yv), self.options,
-                                              len(self.classes))
-        self.net = ClassifierNet(self.backbone, head, self.pooling, scaler).eval()
-
-    def _fit_end_to_end(self, items, y, val_items, yv):
-        from astrofm.classify.augment import SkyAugment
-        from astrofm.classify.data import class_weights
-        from astrofm.classify.heads import build_head
-        from astrofm.classify.module import ClassifierModule, ClassifierNet, CodedItems, train
-        from astrofm.features.embed import _with_transform
-
-        if is_feature_table(items.data) or is_feature_table(val_items.data):
-            raise ConfigError(f"a feature table trains only the head of a frozen backbone; "
-                              f"with tuning={self.tuning!r} pass the images.")
-        o, k = self.options, len(self.classes)
-        torch.manual_seed(o.seed)
-        head = build_head(self.head_name, self.feature_dim, k, **o.head_options)
-        net = ClassifierNet(self.backbone, head, self.pooling)
-        module = ClassifierModule(
-            net, k, weight=class_weights(y, k) if o.class_weights else None,
-            augment=SkyAugment() if o.augment else None,
-            optimizer="sgd" if o.solver == "paper" else "adamw", lr=o.lr,
-            weight_decay=float(o.weight_decay), layer_decay=o.layer_decay, epochs=o.epochs)
-        train_items = CodedItems(_with_transform(items.data, self.preprocessing), y, o.memoize)
-        val_set = CodedItems(_with_transform(val_items.data, self.preprocessing), yv, o.memoize)
-        self.history = train(module, train_items, val_set, o, warmup=o.warmup_epochs)
-        self.net = net.eval()
-
-    # ---------------------------------------------------------------- predict
     def predict(self, inputs) -> Table:
         """Class probabilities and labels of images.
 

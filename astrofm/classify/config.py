@@ -76,7 +76,7 @@ class Options:
     warmup_epochs: int | None = None
     layer_decay: float | None = None
     patience: int | None = None
-    memoize: bool = True
+    memoize: bool | None = None
     device: str = "auto"
     devices: object = "auto"
     precision: str = "32-true"

@@ -4,23 +4,25 @@ A frozen classifier trains its head on the feature table :func:`astrofm.embed` m
 Tables are kept in memory (the last few) and, with a ``features_cache`` folder, on disk
 in one resumable :func:`astrofm.embed` cache per configuration. The key is what decides
 the features: the backbone's parameters, the pooling, the exact preprocessing and the
-inputs; so comparing heads, label fractions or seeds on one data set runs the backbone
-over it once.
+inputs (:func:`inputs_digest`); so comparing heads, label fractions or seeds on one
+data set runs the backbone over it once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
-from astrofm.errors import ConfigError, DatasetError
+from astrofm.errors import ConfigError
 
-__all__ = ["backbone_digest", "feature_key", "cached_embed", "check_table", "clear_memory"]
+__all__ = ["backbone_digest", "inputs_digest", "feature_key", "cached_embed", "check_table",
+           "clear_memory"]
 
 # Feature tables of this process, most recently used last.
 _MEMORY: OrderedDict[str, Table] = OrderedDict()
@@ -46,11 +48,41 @@ def preprocessing_text(preprocessing) -> str:
     return json.dumps(preprocessing.to_dict(), default=str)
 
 
+def inputs_digest(dataset) -> str:
+    """SHA-1 of what a data set's images are: their names and their content.
+
+    Names alone do not identify images held in memory (every array data set calls its
+    items ``<arrays>[i]``), so arrays are hashed by content; files by name, size and
+    modification time, which is cheap and catches a file rewritten in place.
+    """
+    from torch.utils.data import Subset
+
+    digest = hashlib.sha1("\n".join(map(str, dataset.sources)).encode())
+    index = np.arange(len(dataset))
+    root = dataset
+    while isinstance(root, Subset):
+        index = np.asarray(root.indices)[index]
+        root = root.dataset
+    images = getattr(root, "images", None)
+    items = getattr(root, "items", None)
+    if isinstance(images, np.ndarray):
+        digest.update(np.ascontiguousarray(images[index]).tobytes())
+    elif items is not None:
+        for i in index:
+            data = getattr(items[i], "data", items[i])
+            if isinstance(data, np.ndarray):
+                digest.update(np.ascontiguousarray(data).tobytes())
+    for source in dataset.sources:
+        if os.path.isfile(source):
+            stat = os.stat(source)
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 def feature_key(digest: str, pooling: str, preprocessing, dataset) -> str:
     """Hex key of the features of ``dataset`` under one backbone configuration."""
-    sources = hashlib.sha1("\n".join(map(str, dataset.sources)).encode()).hexdigest()
-    text = json.dumps([digest, pooling, preprocessing_text(preprocessing), sources,
-                       len(dataset)])
+    text = json.dumps([digest, pooling, preprocessing_text(preprocessing),
+                       inputs_digest(dataset), len(dataset)])
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -118,8 +150,3 @@ def check_table(table: Table, spec_name: str, digest: str, reference, pooling: s
             f"than this classifier uses ({', '.join(f'{k}={made[k]!r:.60}' for k in wrong)}); "
             "make it with clf.embed(data), or pass the images instead."
         )
-    failed = np.flatnonzero(np.asarray(table["error"]) != "") if "error" in table.colnames else []
-    if len(failed):
-        sources = [str(table["source"][i]) for i in failed[:3]]
-        raise DatasetError(f"{where}: {len(failed)} images could not be read or preprocessed "
-                           f"(first: {sources}; see the error column); remove them.")

@@ -20,7 +20,8 @@ __all__ = ["save_classifier", "load_classifier", "base_digest"]
 
 _TUNING_KEYS = {"partial": ("blocks",),
                 "lora": ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets")}
-_RUN_KEYS = ("seed", "batch_size", "num_workers", "device", "devices", "precision")
+# Device settings stay behind: the machine that loads the file may have other hardware.
+_RUN_KEYS = ("seed", "batch_size")
 
 
 def base_digest(backbone) -> str:

@@ -93,3 +93,11 @@ def test_paper_solver_and_validation_split(toy):
     assert clf.net.scaler.__class__.__name__ == "Identity"   # the paper's raw features
     fast = Classifier("resnet18", size=32).fit(toy(40, seed=0))
     assert fast.history["weight_decay"] in fast.history["tried"]
+
+
+def test_in_memory_images_are_known_by_content(toy):
+    # two array data sets of one length share their item names ("<arrays>[i]")
+    clf = Classifier("resnet18", size=32)
+    first, second = clf.embed(toy(10, seed=0)), clf.embed(toy(10, seed=1))
+    assert list(first["source"]) == list(second["source"])
+    assert not np.array_equal(first["feature"], second["feature"])

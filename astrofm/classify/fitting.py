@@ -1,0 +1,100 @@
+"""How a :class:`~astrofm.classify.Classifier` trains: a head on cached features of a
+frozen backbone, or backbone and head end to end on Lightning."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from astrofm.classify.data import Labelled, class_weights, is_feature_table
+from astrofm.errors import ConfigError, DatasetError
+
+__all__ = ["as_features", "fit_on_features", "fit_end_to_end", "MEMOIZE_BYTES"]
+
+#: Largest size of preprocessed images kept in memory between epochs by default.
+MEMOIZE_BYTES = 2 * 1024**3
+
+
+def as_features(clf, items: Labelled, where: str) -> Labelled:
+    """``items`` with a feature table of ``clf``'s frozen backbone as their data.
+
+    A table given by the user is checked against the classifier's configuration;
+    images are embedded (or found in the cache). Images that could not be read are
+    refused: training on part of a split would change it silently.
+    """
+    from astrofm.classify.features import check_table
+
+    if is_feature_table(items.data):
+        check_table(items.data, clf.backbone.spec.name, clf.digest, clf.options.weights,
+                    clf.pooling, clf.preprocessing, where)
+        table = items.data
+    else:
+        table = clf.embed(items.data)
+    bad = np.flatnonzero(np.asarray(table["error"]) != "")
+    if len(bad):
+        raise DatasetError(f"{where}: {len(bad)} images could not be read or preprocessed "
+                           f"(first: {[str(table['source'][i]) for i in bad[:3]]}; see "
+                           "clf.embed(data)['error']); remove them from the split.")
+    return Labelled(table, items.names, items.classes)
+
+
+def fit_on_features(clf, items: Labelled, y, val_items: Labelled, yv):
+    """Fit ``clf``'s head on feature tables with its solver.
+
+    Returns
+    -------
+    net : ClassifierNet
+    history : dict
+    """
+    from astrofm.classify.heads import build_head
+    from astrofm.classify.module import ClassifierNet
+    from astrofm.classify.solvers import fit_head
+
+    x = torch.as_tensor(np.asarray(items.data["feature"], dtype=np.float32))
+    xv = torch.as_tensor(np.asarray(val_items.data["feature"], dtype=np.float32))
+    k = len(clf.classes)
+    torch.manual_seed(clf.options.seed)
+    head = build_head(clf.head_name, x.shape[1], k, **clf.options.head_options)
+    head, scaler, history = fit_head(head, x, torch.as_tensor(y), xv, torch.as_tensor(yv),
+                                     clf.options, k)
+    return ClassifierNet(clf.backbone, head, clf.pooling, scaler), history
+
+
+def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
+    """Train ``clf``'s tuned backbone and head together on images.
+
+    Preprocessed images are kept in memory between epochs when ``memoize`` says so
+    (by default when they fit in :data:`MEMOIZE_BYTES`); augmentation comes after,
+    on each batch.
+
+    Returns
+    -------
+    net : ClassifierNet
+    history : dict
+    """
+    from astrofm.classify.augment import SkyAugment
+    from astrofm.classify.heads import build_head
+    from astrofm.classify.module import ClassifierModule, ClassifierNet, CodedItems, train
+    from astrofm.features.embed import _with_transform
+
+    if is_feature_table(items.data) or is_feature_table(val_items.data):
+        raise ConfigError(f"a feature table trains only the head of a frozen backbone; "
+                          f"with tuning={clf.tuning!r} pass the images.")
+    o, k = clf.options, len(clf.classes)
+    torch.manual_seed(o.seed)
+    head = build_head(clf.head_name, clf.feature_dim, k, **o.head_options)
+    net = ClassifierNet(clf.backbone, head, clf.pooling)
+    module = ClassifierModule(
+        net, k, weight=class_weights(y, k) if o.class_weights else None,
+        augment=SkyAugment() if o.augment else None,
+        optimizer="sgd" if o.solver == "paper" else "adamw", lr=o.lr,
+        weight_decay=float(o.weight_decay), layer_decay=o.layer_decay, epochs=o.epochs)
+    train_data = _with_transform(items.data, clf.preprocessing)
+    val_data = _with_transform(val_items.data, clf.preprocessing)
+    memoize = o.memoize
+    if memoize is None:
+        first = train_data[0][0]
+        memoize = first.numel() * first.element_size() * (len(y) + len(yv)) <= MEMOIZE_BYTES
+    history = train(module, CodedItems(train_data, y, memoize), CodedItems(val_data, yv, memoize),
+                    o, warmup=o.warmup_epochs)
+    return net, history
