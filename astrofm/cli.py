@@ -51,7 +51,8 @@ def _info(args) -> int:
     for name in names:
         spec = backbones.get(name)
         patch = f"patch {spec.patch_size}" if spec.patch_size else "CNN"
-        print(f"  {name:28} {spec.family:10} {patch:9} {spec.native_size:4d}px  "
+        native = f" (native {spec.native_size})" if spec.native_size != spec.input_size else ""
+        print(f"  {name:28} {spec.family:10} {patch:9} {spec.input_size:4d}px{native:13} "
               f"dim {spec.feature_dim}")
     return 0
 
