@@ -162,9 +162,11 @@ class Classifier:
         from astrofm.tuning import apply_tuning
 
         o = self.options
-        torch.manual_seed(o.seed)
         if built is None:
-            backbone = backbones.load(spec.name, weights=o.weights, **o.backbone_options)
+            # Seeded without touching the caller's random state.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(o.seed)
+                backbone = backbones.load(spec.name, weights=o.weights, **o.backbone_options)
         else:
             backbone = built if self.tuning == "frozen" else copy.deepcopy(built)
         report = apply_tuning(backbone, self.tuning, blocks=o.blocks, lora_rank=o.lora_rank,

@@ -53,8 +53,9 @@ def fit_on_features(clf, items: Labelled, y, val_items: Labelled, yv):
     x = torch.as_tensor(np.asarray(items.data["feature"], dtype=np.float32))
     xv = torch.as_tensor(np.asarray(val_items.data["feature"], dtype=np.float32))
     k = len(clf.classes)
-    torch.manual_seed(clf.options.seed)
-    head = build_head(clf.head_name, x.shape[1], k, **clf.options.head_options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(clf.options.seed)
+        head = build_head(clf.head_name, x.shape[1], k, **clf.options.head_options)
     head, scaler, history = fit_head(head, x, torch.as_tensor(y), xv, torch.as_tensor(yv),
                                      clf.options, k)
     return ClassifierNet(clf.backbone, head, clf.pooling, scaler), history
@@ -81,8 +82,9 @@ def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
         raise ConfigError(f"a feature table trains only the head of a frozen backbone; "
                           f"with tuning={clf.tuning!r} pass the images.")
     o, k = clf.options, len(clf.classes)
-    torch.manual_seed(o.seed)
-    head = build_head(clf.head_name, clf.feature_dim, k, **o.head_options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(o.seed)
+        head = build_head(clf.head_name, clf.feature_dim, k, **o.head_options)
     net = ClassifierNet(clf.backbone, head, clf.pooling)
     module = ClassifierModule(
         net, k, weight=class_weights(y, k) if o.class_weights else None,
