@@ -37,8 +37,9 @@ class Detector:
         Backbone weights for a name (None: random initialisation).
     backbone_options : dict, optional
         Builder options of the backbone (``depth``, ``embed_dim`` ...).
-    classes : sequence of str
-        Object classes, in the order of the COCO categories.
+    classes : sequence of str, optional
+        Object classes, in the order of the COCO categories; by default those of the
+        training set (``["source"]`` for a detector built before any data).
     min_patches : int
         Patches of 16 px a median training source should span after scaling.
     input_scale : float, optional
@@ -57,7 +58,7 @@ class Detector:
     """
 
     def __init__(self, model="resnet18", tuning="frozen", *, weights=None, backbone_options=None,
-                 classes=("source",), min_patches=1, input_scale=None, anchor_sizes=None,
+                 classes=None, min_patches=1, input_scale=None, anchor_sizes=None,
                  aspect_ratios=None, replace_steps=None, tuning_options=None, out_channels=256,
                  representation_size=1024, min_score=0.05, nms_iou=0.5, max_detections=300,
                  **rcnn_options):
@@ -79,7 +80,8 @@ class Detector:
         self.weights = None if weights is None else os.fspath(weights)
         self.tuning, self.tuning_options = tuning, dict(tuning_options or {})
         self.tuning_report = apply_tuning(self.backbone, tuning, **self.tuning_options)
-        self.classes = [str(c) for c in classes]
+        self._own_classes = classes is None
+        self.classes = ["source"] if classes is None else [str(c) for c in classes]
         if not self.classes:
             raise ConfigError("classes=(): give at least one class name, e.g. ('source',).")
         self.min_patches = int(min_patches)
@@ -194,7 +196,14 @@ class Detector:
         from astrofm.detect.module import fit_network
 
         train = detection_set(train, "train")
-        boxes = [boxes_of(train, i)[0] for i in range(len(train))]
+        boxes, labels = zip(*(boxes_of(train, i) for i in range(len(train))), strict=True)
+        if self.network is None and self._own_classes:
+            self.classes = list(getattr(train, "classes", None) or self.classes)
+        top = max((int(max(lab)) for lab in labels if len(lab)), default=0)
+        if top > len(self.classes):
+            raise DatasetError(f"train: the boxes have {top} classes but the detector knows "
+                               f"{len(self.classes)} ({self.classes}); pass classes= with "
+                               "every category name.")
         pl.seed_everything(seed, verbose=False)
         if self.network is None:
             self._build(box_prior(np.concatenate(boxes), min_patches=self.min_patches,
@@ -239,21 +248,21 @@ class Detector:
 
         overlap = self.default_overlap if overlap is None else int(overlap)
         self.network.eval()
-        with MosaicReader(source, hdu=hdu, plane=plane) as reader:
-            if tile == "auto":
-                tile = auto_tile(reader.shape, self.prior.scale, overlap, self.min_tile)
-            if tile is None:
-                tile, overlap = max(reader.shape), 0
-            else:
-                check_tile(int(tile), overlap, self.min_tile)
-            found = detect_tiled(reader, self._predict, tile=int(tile), overlap=overlap,
-                                 batch_size=batch_size, nms_iou=self.network_options["nms_iou"],
-                                 min_valid=min_valid, progress=progress)
-            info = {"tile": int(tile), "overlap": overlap, **found[3]}
-            return found[:3], reader, info
+        reader = MosaicReader(source, hdu=hdu, plane=plane)
+        if tile == "auto":
+            tile = auto_tile(reader.shape, self.prior.scale, overlap, self.min_tile)
+        if tile is None:
+            tile, overlap = max(reader.shape), 0
+        else:
+            check_tile(int(tile), overlap, self.min_tile)
+        found = detect_tiled(reader, self._predict, tile=int(tile), overlap=overlap,
+                             batch_size=batch_size, nms_iou=self.network_options["nms_iou"],
+                             min_valid=min_valid, progress=progress)
+        info = {"tile": int(tile), "overlap": overlap, **found[3]}
+        return found[:3], reader, info
 
     def detect(self, inputs, *, tile="auto", overlap=None, score_threshold: float = 0.5,
-               batch_size: int = 4, hdu=None, plane=None, min_valid: float = 0.02,
+               batch_size: int = 2, hdu=None, plane=None, min_valid: float = 0.02,
                progress: bool = True, output=None, regions=None):
         """Find sources in images of any size; a catalogue per image.
 
@@ -310,7 +319,7 @@ class Detector:
         return tables if many else tables[0]
 
     def evaluate(self, test, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
-                 tile=None, overlap=None, batch_size: int = 4, progress: bool = False):
+                 tile=None, overlap=None, batch_size: int = 2, progress: bool = False):
         """mAP at IoU 0.1 to 0.9 and 0.5:0.95, and P/R/F1 at a threshold, on a test set.
 
         Boxes are compared in the original pixels of each image, so the result does

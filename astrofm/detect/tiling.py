@@ -1,9 +1,10 @@
 """Sliding tiles over images of any size, and merging their detections.
 
 Tiles are read one batch at a time: a FITS file through astropy's memory map and
-``hdu.section`` (only the tile's bytes are read; a tile-compressed HDU decompresses
-only the tiles it needs), anything else from the loaded array. Memory therefore
-depends on the tile and batch sizes, not on the mosaic.
+``hdu.section`` (only the tiles' bytes are read; a tile-compressed HDU decompresses
+only the tiles it needs), mapped for the batch and unmapped after it; anything else
+from the loaded array. Memory therefore depends on the tile and batch sizes, not on
+the mosaic.
 
 Each tile *owns* a core: along each axis, the boundary between two neighbouring tiles
 is the middle of their overlap, so the cores partition the image. A tile keeps only
@@ -86,11 +87,15 @@ def tile_windows(shape, tile: int, overlap: int) -> list[Window]:
 class MosaicReader:
     """Read rectangular windows of an image without loading all of it.
 
+    A FITS file is memory-mapped for each batch of windows and unmapped after it:
+    only the windows' bytes are read, and the mapped pages do not accumulate in the
+    process's memory as the tiles sweep the mosaic. Any other source is loaded with
+    :func:`astrofm.load` and sliced.
+
     Parameters
     ----------
     source : str, path, AstroImage, array, HDU ...
-        A FITS path is memory-mapped and read window by window; anything else is
-        loaded with :func:`astrofm.load` first.
+        What :func:`astrofm.load` takes.
     hdu, plane : optional
         As for :func:`astrofm.load`.
 
@@ -107,11 +112,11 @@ class MosaicReader:
     def __init__(self, source, *, hdu=None, plane=None):
         from astrofm.io import load
 
-        self._hdul = None
+        self._path = self._image = None
         self.display = False
         self.unit = None
         if isinstance(source, str | os.PathLike) and _is_fits(source):
-            self._open_fits(Path(source), hdu, plane)
+            self._describe_fits(Path(source), hdu, plane)
             return
         image = load(source, hdu=hdu, plane=plane)
         self._image = image
@@ -121,7 +126,7 @@ class MosaicReader:
         self.display = image.display
         self.unit = image.unit
 
-    def _open_fits(self, path, hdu, plane):
+    def _describe_fits(self, path, hdu, plane):
         from astropy.io import fits
 
         from astrofm.io.arrays import plane_index
@@ -129,51 +134,47 @@ class MosaicReader:
         from astrofm.io.headers import celestial_wcs, parse_unit, read_wcs
 
         self.name = str(path)
-        # astropy memory-maps by default; data are read window by window in read().
-        self._hdul = fits.open(path)
-        self._hdu = self._hdul[_choose_hdu(self._hdul, hdu, self.name)]
-        header = self._hdu.header
-        shape = tuple(int(n) for n in self._hdu.shape)
+        with fits.open(path) as hdul:
+            self._hdu = _choose_hdu(hdul, hdu, self.name)
+            header = hdul[self._hdu].header
+            shape = tuple(int(n) for n in hdul[self._hdu].shape)
+            self.wcs = celestial_wcs(read_wcs(header, fobj=hdul, source=self.name),
+                                     source=self.name)
+        self._path = path
         self._key = plane_index(shape, plane, source=self.name, channels=False)[:-2]
         self.shape = shape[-2:]
-        self.wcs = celestial_wcs(read_wcs(header, fobj=self._hdul, source=self.name),
-                                 source=self.name)
         self.unit = parse_unit(header.get("BUNIT"), source=self.name)
 
-    def read(self, window: Window, min_valid: float = 0.02) -> AstroImage | None:
-        """The window as an AstroImage whose geometry maps it into the whole image.
+    def read(self, windows, min_valid: float = 0.02) -> list:
+        """The windows as AstroImages whose geometry maps them into the whole image.
 
-        Returns None for a window to skip: fewer than ``min_valid`` of its pixels are
-        valid, or its valid pixels are all equal (a blanked area).
+        A window comes back as None when it is to be skipped: fewer than
+        ``min_valid`` of its pixels are valid, or its valid pixels are all equal (a
+        blanked area).
         """
+        if self._path is None:
+            return [self._window(self._image.data[..., w.y0:w.y1, w.x0:w.x1],
+                                 self._image.mask[..., w.y0:w.y1, w.x0:w.x1], w, min_valid)
+                    for w in windows]
+        from astropy.io import fits
+
+        with fits.open(self._path) as hdul:
+            section = hdul[self._hdu].section
+            # np.asarray(..., float32) copies out of the map, which closes with the file.
+            return [self._window(np.asarray(section[(*self._key, slice(w.y0, w.y1),
+                                                     slice(w.x0, w.x1))], dtype=np.float32),
+                                 None, w, min_valid) for w in windows]
+
+    def _window(self, data, mask, window, min_valid):
         from astrofm.io.arrays import make_image
 
-        rows, cols = slice(window.y0, window.y1), slice(window.x0, window.x1)
-        if self._hdul is not None:
-            data = np.asarray(self._hdu.section[(*self._key, rows, cols)], dtype=np.float32)
-            mask = None
-        else:
-            data = self._image.data[..., rows, cols]
-            mask = self._image.mask[..., rows, cols]
         valid = np.isfinite(data) if mask is None else np.isfinite(data) & ~mask
-        if valid.mean() < min_valid or np.ptp(data[valid]) == 0:
+        if not valid.any() or valid.mean() < min_valid or np.ptp(data[valid]) == 0:
             return None
         return make_image(data, source=f"{self.name}[{window.y0}:{window.y1}, "
                           f"{window.x0}:{window.x1}]", mask=mask, display=self.display,
                           unit=self.unit, geometry=Geometry.crop(window.x0, window.y0),
                           original_shape=self.shape, original_wcs=self.wcs)
-
-    def close(self):
-        """Close the memory-mapped file, if any."""
-        if self._hdul is not None:
-            self._hdul.close()
-            self._hdul = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _is_fits(path) -> bool:
@@ -197,7 +198,7 @@ def _masked_centres(image: AstroImage, boxes: np.ndarray) -> np.ndarray:
 
 
 def detect_tiled(reader: MosaicReader, predict, *, tile: int, overlap: int,
-                 batch_size: int = 4, nms_iou: float = 0.5, min_valid: float = 0.02,
+                 batch_size: int = 2, nms_iou: float = 0.5, min_valid: float = 0.02,
                  progress: bool = True):
     """Run ``predict`` over the tiles of an image and merge the detections.
 
@@ -236,8 +237,8 @@ def detect_tiled(reader: MosaicReader, predict, *, tile: int, overlap: int,
                disable=not progress)
     for start in range(0, len(windows), batch_size):
         batch = windows[start:start + batch_size]
-        images = [(w, reader.read(w, min_valid)) for w in batch]
-        todo = [(w, im) for w, im in images if im is not None]
+        todo = [(w, im) for w, im in zip(batch, reader.read(batch, min_valid), strict=True)
+                if im is not None]
         skipped += len(batch) - len(todo)
         if todo:
             for (w, image), (boxes, scores, labels) in zip(

@@ -81,3 +81,17 @@ def test_unfitted_and_misconfigured_detectors(tmp_path):
     with pytest.raises(BoxError, match="zero area"):
         write_coco(tmp_path / "x.json", [{"file_name": "a", "width": 4, "height": 4,
                                           "boxes": [[0.0, 0, 0, 1]]}], classes=["s"])
+
+
+def test_classes_follow_the_training_set(tmp_path):
+    path = _coco(tmp_path, [[1.0, 1, 5, 5], [10.0, 10, 6, 6]])
+    coco = json.loads(path.read_text())
+    coco["categories"].append({"id": 2, "name": "extended"})
+    coco["annotations"][1]["category_id"] = 2
+    path.write_text(json.dumps(coco))
+    with pytest.raises(DatasetError, match="2 classes but the detector knows 1"):
+        Detector("dinov2-small", backbone_options=TINY_VIT, classes=["source"]).fit(path)
+    det = Detector("dinov2-small", backbone_options=TINY_VIT, **TINY_NET)
+    det.fit(path, path, epochs=1, max_steps=1, progress=False)
+    assert det.classes == ["source", "extended"]
+    assert det.network.roi_heads.box_predictor.cls_score.out_features == 3

@@ -29,7 +29,7 @@ def test_boxes_map_through_tiling_and_resize_to_exact_original_pixels():
     mosaic = np.random.default_rng(0).normal(size=(90, 120)).astype(np.float32)
     reader = MosaicReader(mosaic)
     window = tile_windows(reader.shape, 40, 8)[4]
-    tile = reader.read(window)
+    tile = reader.read([window])[0]
     processed = det.preprocessing(tile)
     assert processed.shape[-2:] == (96, 96)  # 40 px * 2.5 = 100, rounded to 16 px cells
     truth = np.array([[window.x0 + 3.25, window.y0 + 7.5, window.x0 + 20.0, window.y0 + 39.0]])
@@ -88,11 +88,19 @@ def test_nan_and_blank_tiles_are_skipped(tmp_path):
         return [(np.array([[1.0, 1, 5, 5], [20, 10, 24, 14]]) + [*image.geometry.offset] * 2,
                  np.array([0.9, 0.8]), np.array([1, 1])) for image in images]
 
-    with MosaicReader(path) as reader:
-        assert reader.shape == (128, 128)
-        window = tile_windows(reader.shape, 32, 0)[3]
-        np.testing.assert_array_equal(reader.read(window).data, data[:32, 96:128])
-        boxes, _, _, info = detect_tiled(reader, predict, tile=32, overlap=0, progress=False)
+    reader = MosaicReader(path)
+    assert reader.shape == (128, 128)
+    window = tile_windows(reader.shape, 32, 0)[3]
+    np.testing.assert_array_equal(reader.read([window])[0].data, data[:32, 96:128])
+    boxes, _, _, info = detect_tiled(reader, predict, tile=32, overlap=0, progress=False)
     assert info["tiles"] == 16 and info["skipped"] == 12  # 8 NaN tiles, 4 blank ones
     assert all(isinstance(im, AstroImage) and im.geometry.offset[0] >= 64 for im in seen)
     assert len(boxes) == 4 * 2  # every detection lies on valid pixels of a kept tile
+
+
+def test_auto_tile_runs_small_images_whole():
+    from astrofm.detect.tiling import auto_tile
+
+    assert auto_tile((300, 300), 3.0, 10, 22) is None  # 900 px after scaling: whole
+    assert auto_tile((8192, 8192), 3.0, 10, 22) == 171  # 512 scaled px per tile
+    assert auto_tile((8192, 8192), 1.0, 200, 64) == 800  # room for twice the overlap
