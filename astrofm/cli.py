@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--overlap", type=int, help="tile overlap in pixels (default: covers "
                      "the largest training source)")
     det.add_argument("--score", type=float, default=0.5, help="lowest score kept (default 0.5)")
-    det.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass")
+    det.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
     det.add_argument("--hdu", type=_hdu, help="FITS HDU index or name")
     det.add_argument("--plane", type=int, nargs="+", help="plane of a FITS cube")
     det.add_argument("--device", help="cpu or cuda (default: cpu)")
