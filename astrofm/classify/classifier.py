@@ -333,10 +333,10 @@ class Classifier:
             return self._from_features(self.embed(dataset))
         from astrofm.classify.module import ClassifierModule
         from astrofm.classify.module import predict as run
-        from astrofm.features.embed import _with_transform
+        from astrofm.features.embed import with_transform
 
         module = ClassifierModule(self.net, len(self.classes))
-        out = run(module, _with_transform(dataset, self.preprocessing), self.options)
+        out = run(module, with_transform(dataset, self.preprocessing), self.options)
         self.net.eval()
         return self._table(dataset.sources, out["probability"], out["error"])
 

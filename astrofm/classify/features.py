@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
 from astropy.table import Table
 
 from astrofm.errors import ConfigError
+from astrofm.features.fingerprint import backbone_digest, inputs_digest
 
 __all__ = ["backbone_digest", "inputs_digest", "feature_key", "cached_embed", "check_table",
            "clear_memory"]
@@ -34,49 +33,9 @@ def clear_memory() -> None:
     _MEMORY.clear()
 
 
-def backbone_digest(backbone) -> str:
-    """``"sha1:<hex>"`` of a backbone's state dict, as :func:`astrofm.embed` records it."""
-    digest = hashlib.sha1()
-    for name, tensor in backbone.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
-    return f"sha1:{digest.hexdigest()}"
-
-
 def preprocessing_text(preprocessing) -> str:
     """The preprocessing as :func:`astrofm.embed` records it in a table's ``PREPROC``."""
     return json.dumps(preprocessing.to_dict(), default=str)
-
-
-def inputs_digest(dataset) -> str:
-    """SHA-1 of what a data set's images are: their names and their content.
-
-    Names alone do not identify images held in memory (every array data set calls its
-    items ``<arrays>[i]``), so arrays are hashed by content; files by name, size and
-    modification time, which is cheap and catches a file rewritten in place.
-    """
-    from torch.utils.data import Subset
-
-    digest = hashlib.sha1("\n".join(map(str, dataset.sources)).encode())
-    index = np.arange(len(dataset))
-    root = dataset
-    while isinstance(root, Subset):
-        index = np.asarray(root.indices)[index]
-        root = root.dataset
-    images = getattr(root, "images", None)
-    items = getattr(root, "items", None)
-    if isinstance(images, np.ndarray):
-        digest.update(np.ascontiguousarray(images[index]).tobytes())
-    elif items is not None:
-        for i in index:
-            data = getattr(items[i], "data", items[i])
-            if isinstance(data, np.ndarray):
-                digest.update(np.ascontiguousarray(data).tobytes())
-    for source in dataset.sources:
-        if os.path.isfile(source):
-            stat = os.stat(source)
-            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
 
 
 def feature_key(digest: str, pooling: str, preprocessing, dataset) -> str:

@@ -76,7 +76,7 @@ def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
     from astrofm.classify.augment import SkyAugment
     from astrofm.classify.heads import build_head
     from astrofm.classify.module import ClassifierModule, ClassifierNet, CodedItems, train
-    from astrofm.features.embed import _with_transform
+    from astrofm.features.embed import with_transform
 
     if is_feature_table(items.data) or is_feature_table(val_items.data):
         raise ConfigError(f"a feature table trains only the head of a frozen backbone; "
@@ -91,8 +91,8 @@ def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
         augment=SkyAugment() if o.augment else None,
         optimizer="sgd" if o.solver == "paper" else "adamw", lr=o.lr,
         weight_decay=float(o.weight_decay), layer_decay=o.layer_decay, epochs=o.epochs)
-    train_data = _with_transform(items.data, clf.preprocessing)
-    val_data = _with_transform(val_items.data, clf.preprocessing)
+    train_data = with_transform(items.data, clf.preprocessing)
+    val_data = with_transform(val_items.data, clf.preprocessing)
     memoize = o.memoize
     if memoize is None:
         first = train_data[0][0]

@@ -10,28 +10,18 @@ is built exactly as a new one would be, then receives the stored weights.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from astrofm.errors import AstrofmError, ConfigError, FileFormatError, WeightsError
+from astrofm.features.fingerprint import backbone_digest
 
-__all__ = ["save_classifier", "load_classifier", "base_digest"]
+__all__ = ["save_classifier", "load_classifier"]
 
 _TUNING_KEYS = {"partial": ("blocks",),
                 "lora": ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets")}
 # Device settings stay behind: the machine that loads the file may have other hardware.
 _RUN_KEYS = ("seed", "batch_size")
-
-
-def base_digest(backbone) -> str:
-    """SHA-1 of a backbone's weights other than LoRA adapters (what a reference names)."""
-    digest = hashlib.sha1()
-    for name, tensor in backbone.state_dict().items():
-        if "lora_" not in name:
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _json_history(history: dict) -> dict:
@@ -69,7 +59,7 @@ def save_classifier(clf, path, backbone="auto") -> Path:
         "weights": None if include else reference,
         "build_options": build_options,
         "backbone_included": include,
-        "backbone_digest": None if include else base_digest(clf.backbone),
+        "backbone_digest": None if include else backbone_digest(clf.backbone, skip_lora=True),
         "tuning": clf.tuning,
         "head": clf.head_name,
         "head_config": clf.net.head.config(),
@@ -130,7 +120,7 @@ def _load_backbone(backbone, state: dict, config: dict) -> None:
         result = backbone.load_state_dict(state, strict=False)
         if result.unexpected_keys:
             raise RuntimeError(f"unexpected backbone tensors {result.unexpected_keys[:3]}")
-    if base_digest(backbone) != config["backbone_digest"]:
+    if backbone_digest(backbone, skip_lora=True) != config["backbone_digest"]:
         raise WeightsError(
             f"the backbone weights {config['weights']!r} of {config['model']!r} differ from "
             "those this classifier was trained with; give the same weights file (or save "

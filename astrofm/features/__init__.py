@@ -7,7 +7,8 @@ backbone over many images as a resumable Lightning job and returns an astropy Ta
 
 from astrofm.features.adapt import Adapted, adapt, cached_backbone, default_preprocessing
 from astrofm.features.attention import AttentionMaps, plot_attention
-from astrofm.features.embed import TABLE_FORMATS, as_dataset, embed, write_table
+from astrofm.features.embed import TABLE_FORMATS, as_dataset, embed, with_transform, write_table
+from astrofm.features.fingerprint import backbone_digest, inputs_digest
 from astrofm.features.store import ShardStore, atomic_path
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "cached_backbone",
     "embed",
     "as_dataset",
+    "with_transform",
+    "backbone_digest",
+    "inputs_digest",
     "write_table",
     "TABLE_FORMATS",
     "AttentionMaps",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ from astropy.table import Table
 
 from astrofm.errors import ConfigError
 
-__all__ = ["embed", "as_dataset", "write_table", "TABLE_FORMATS"]
+__all__ = ["embed", "as_dataset", "with_transform", "write_table", "TABLE_FORMATS"]
 
 log = logging.getLogger("astrofm.embed")
 
@@ -50,13 +49,13 @@ def as_dataset(inputs, hdu=None):
     return ListDataset(as_items(inputs), hdu=hdu)
 
 
-def _with_transform(dataset, transform):
+def with_transform(dataset, transform):
     """A shallow copy of ``dataset`` (or of a subset's parent) using ``transform``."""
     from torch.utils.data import Subset
 
     if isinstance(dataset, Subset):
         out = copy.copy(dataset)
-        out.dataset = _with_transform(dataset.dataset, transform)
+        out.dataset = with_transform(dataset.dataset, transform)
         return out
     out = copy.copy(dataset)
     out.transform = transform
@@ -64,20 +63,17 @@ def _with_transform(dataset, transform):
 
 
 def _fingerprint(spec, weights, backbone, pooling, transform, dataset) -> dict:
-    sources = "\n".join(map(str, dataset.sources)).encode()
+    from astrofm.features.fingerprint import backbone_digest, inputs_digest
+
     if backbone is not None:
         # A built backbone is known by its parameters, not by a weights reference.
-        digest = hashlib.sha1()
-        for name, tensor in backbone.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
-        weights = f"sha1:{digest.hexdigest()}"
+        weights = backbone_digest(backbone)
     return {
         "model": spec.name,
         "weights": None if weights is None else os.fspath(weights),
         "pooling": pooling,
         "preprocessing": transform.to_dict() if hasattr(transform, "to_dict") else repr(transform),
-        "inputs": hashlib.sha1(sources).hexdigest(),
+        "inputs": inputs_digest(dataset),
         "n": len(dataset),
     }
 
@@ -182,7 +178,7 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     dataset = as_dataset(inputs, hdu=hdu)
     transform = preprocessing or getattr(dataset, "transform", None) or default_preprocessing(
         spec, size=size)
-    dataset = _with_transform(dataset, transform)
+    dataset = with_transform(dataset, transform)
     fingerprint = _fingerprint(spec, weights, backbone, pooling, transform, dataset)
 
     own_cache = cache is None

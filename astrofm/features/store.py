@@ -37,10 +37,19 @@ def atomic_path(path, suffix: str | None = None):
     os.unlink(tmp)  # writers such as astropy's refuse to overwrite without being told
     try:
         yield Path(tmp)
+        if os.path.isfile(tmp):
+            # mkstemp makes files private (0600); a result should get the usual mode.
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class ShardStore:

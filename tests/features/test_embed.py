@@ -135,3 +135,27 @@ def test_attention_maps_back_to_original(tiny_vit, fits_files):
     assert len(ax.collections) >= 1
     with pytest.raises(ConfigError, match="original shape"):
         plot_attention(astrofm.load(np.zeros((10, 10))), maps)
+
+
+def test_cache_tells_apart_arrays_with_the_same_names(tiny_vit, tmp_path):
+    from astrofm.data import ArrayDataset
+
+    rng = np.random.default_rng(0)
+    a = ArrayDataset({"images": rng.normal(size=(3, 32, 32)).astype(np.float32)}, labels=None)
+    b = ArrayDataset({"images": rng.normal(size=(3, 32, 32)).astype(np.float32)}, labels=None)
+    assert a.sources == b.sources
+    embed(a, model=tiny_vit, size=28, cache=tmp_path / "c", progress=False)
+    with pytest.raises(ConfigError, match="another configuration"):
+        embed(b, model=tiny_vit, size=28, cache=tmp_path / "c", progress=False)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "x.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,66 @@
+"""What identifies a set of features: the backbone's weights and the input images.
+
+Feature caches (:func:`astrofm.embed`'s shards, a frozen classifier's tables) and saved
+models refer to weights and images by these digests, so a cache can never serve
+features of other weights or of other images that happen to share names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+__all__ = ["backbone_digest", "inputs_digest"]
+
+
+def backbone_digest(backbone, *, skip_lora: bool = False) -> str:
+    """``"sha1:<hex>"`` of a backbone's state dict.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        The backbone.
+    skip_lora : bool
+        Leave LoRA adapter tensors out, giving the digest of the base weights a saved
+        model refers to.
+    """
+    digest = hashlib.sha1()
+    for name, tensor in backbone.state_dict().items():
+        if skip_lora and "lora_" in name:
+            continue
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
+    return f"sha1:{digest.hexdigest()}"
+
+
+def inputs_digest(dataset) -> str:
+    """SHA-1 of what a data set's images are: their names and their content.
+
+    Names alone do not identify images held in memory (every array data set calls its
+    items ``<arrays>[i]``), so arrays are hashed by content; files by name, size and
+    modification time, which is cheap and catches a file rewritten in place.
+    """
+    from torch.utils.data import Subset
+
+    digest = hashlib.sha1("\n".join(map(str, dataset.sources)).encode())
+    index = np.arange(len(dataset))
+    root = dataset
+    while isinstance(root, Subset):
+        index = np.asarray(root.indices)[index]
+        root = root.dataset
+    images = getattr(root, "images", None)
+    items = getattr(root, "items", None)
+    if isinstance(images, np.ndarray):
+        digest.update(np.ascontiguousarray(images[index]).tobytes())
+    elif items is not None:
+        for i in index:
+            data = getattr(items[i], "data", items[i])
+            if isinstance(data, np.ndarray):
+                digest.update(np.ascontiguousarray(data).tobytes())
+    for source in dataset.sources:
+        if os.path.isfile(source):
+            stat = os.stat(source)
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
