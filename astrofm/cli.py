@@ -115,15 +115,22 @@ def _train(args) -> int:
     return 0
 
 
-def _evaluate(args) -> int:
-    from astrofm.classify import Classifier, mark_test
+def _load_saved(path, cls, writer: str):
+    """The saved model at ``path``, which must be a ``cls``."""
     from astrofm.errors import ConfigError
     from astrofm.io import load
 
-    clf = load(args.model)
-    if not isinstance(clf, Classifier):
-        raise ConfigError(f"{args.model}: not a saved classifier; give a file written by "
-                          "'astrofm train' or Classifier.save().")
+    model = load(path)
+    if not isinstance(model, cls):
+        raise ConfigError(f"{path}: not a saved {cls.__name__.lower()}; give a file written "
+                          f"by {writer}.")
+    return model
+
+
+def _evaluate(args) -> int:
+    from astrofm.classify import Classifier, mark_test
+
+    clf = _load_saved(args.model, Classifier, "'astrofm train' or Classifier.save()")
     clf.options.progress = not args.quiet
     report = clf.evaluate(mark_test(_labelled_data(args.test, args.label_column, args.hdu)))
     print(report)
@@ -141,13 +148,8 @@ def _evaluate(args) -> int:
 
 def _detect(args) -> int:
     from astrofm.detect import Detector
-    from astrofm.errors import ConfigError
-    from astrofm.io import load
 
-    detector = load(args.model)
-    if not isinstance(detector, Detector):
-        raise ConfigError(f"{args.model}: not a saved detector; give a file written by "
-                          "Detector.save().")
+    detector = _load_saved(args.model, Detector, "Detector.save()")
     if args.device:
         detector.to(args.device)
     tile = None if args.tile == "whole" else args.tile if args.tile == "auto" else int(args.tile)
