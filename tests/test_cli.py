@@ -36,3 +36,21 @@ def test_embed_error_is_a_message_not_a_traceback(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("astrofm: error:") and "missing.fits" in err
+
+
+def test_evaluate_refuses_a_model_of_another_kind(tmp_path, capsys, monkeypatch):
+    import sys
+    import types
+
+    import torch
+
+    from astrofm.saving import register_kind, save_model
+
+    module = types.ModuleType("astrofm_test_other")
+    module.Other = type("Other", (), {"from_saved": classmethod(lambda cls, c, t: cls())})
+    monkeypatch.setitem(sys.modules, "astrofm_test_other", module)
+    register_kind("other", "astrofm_test_other:Other")
+    path = save_model(tmp_path / "m.astrofm", "other", {}, {"w": torch.zeros(1)})
+    np.savez(tmp_path / "t.npz", images=np.zeros((2, 8, 8), np.uint8), labels=np.array([0, 1]))
+    assert main(["evaluate", str(path), str(tmp_path / "t.npz"), "-q"]) == 2
+    assert "not a saved classifier" in capsys.readouterr().err
