@@ -1,0 +1,151 @@
+"""Radio source detection: train on generated fields, test on a real WSRT image.
+
+A ResNet-18 Faster R-CNN is trained from random weights on generated radio fields
+(point and extended Gaussian sources at signal-to-noise ratios from 4 to 300, in
+noise correlated on the scale of the beam, with exact boxes), then evaluated on the
+real WSRT image of Abell 2255 against the boxes of its PyBDSF source catalogue, next to
+a classical baseline: photutils image segmentation with deblending. The simulations
+use the real image's beam (its ``BMAJ`` in pixels), as a survey's own simulations would.
+
+Boxes on both sides follow :mod:`astrofm.detect.catalog`'s convention: the box that
+encloses the ellipse whose semi-axes are the FWHM (the ellipse PyBDSF writes to its
+DS9 region files). The baseline's boxes are built the same way from the second
+moments of each segment.
+
+Run from the repository root::
+
+    python examples/radio_detection.py      # trains for about 3-12 minutes on two CPU cores
+
+Outputs (catalogue, DS9 regions, plots, the saved detector) go to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+import astrofm
+from astrofm.detect import Detector, catalog_to_boxes, detection_metrics, ellipse_boxes
+from astrofm.detect.simulate import FWHM_PER_SIGMA, write_simulated
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pybdsf_wsrt_abell2255"
+IMAGE = "tbdsf_process_image.in_fits.pybdsf.ch0_I.fits"
+CATALOGUE = "tbdsf_process_image.in_fits.pybdsf.srl.FITS"
+
+
+def beam_pixels(image) -> float:
+    """FWHM of the restoring beam in pixels, from BMAJ and the pixel scale."""
+    return float(image.header["BMAJ"] / abs(image.wcs.wcs.cdelt[1]))
+
+
+def photutils_baseline(image, beam: float):
+    """Sources by photutils segmentation with deblending, as boxes with peak S/N scores.
+
+    The image is smoothed with the beam, segmented at 3 sigma of the smoothed noise
+    with at least 5 connected pixels, and deblended (32 levels, contrast 0.001); each
+    segment's centroid and second moments (on the unsmoothed image) give an ellipse,
+    which becomes a box in the same convention as the catalogue's.
+    """
+    from astropy.convolution import convolve
+    from astropy.stats import sigma_clipped_stats
+    from photutils.segmentation import (
+        SourceCatalog,
+        deblend_sources,
+        detect_sources,
+        make_2dgaussian_kernel,
+    )
+
+    data = image.data
+    _, median, rms = sigma_clipped_stats(data, sigma=3.0)
+    data = data - median
+    size = 2 * int(np.ceil(2 * beam)) + 1
+    smoothed = convolve(data, make_2dgaussian_kernel(beam, size=size))
+    _, _, smoothed_rms = sigma_clipped_stats(smoothed, sigma=3.0)
+    segments = detect_sources(smoothed, 3.0 * smoothed_rms, n_pixels=5)
+    segments = deblend_sources(smoothed, segments, n_pixels=5, n_levels=32, contrast=0.001,
+                               progress_bar=False)
+    cat = SourceCatalog(data, segments, convolved_data=smoothed)
+    boxes = ellipse_boxes(np.asarray(cat.x_centroid) + 0.5, np.asarray(cat.y_centroid) + 0.5,
+                          FWHM_PER_SIGMA * np.asarray(cat.semimajor_axis),
+                          FWHM_PER_SIGMA * np.asarray(cat.semiminor_axis),
+                          np.deg2rad(np.asarray(cat.orientation)))
+    h, w = data.shape
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    scores = np.asarray(cat.max_value) / rms
+    return {"boxes": boxes, "scores": scores, "labels": np.ones(len(boxes), dtype=int)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=Path("radio_detection_output"))
+    parser.add_argument("--train", type=int, default=800, help="generated training fields")
+    parser.add_argument("--val", type=int, default=48, help="generated validation fields")
+    parser.add_argument("--size", type=int, default=48, help="side of a generated field")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    image = astrofm.load(args.data / IMAGE)
+    beam = beam_pixels(image)
+    truth, _ = catalog_to_boxes(Table.read(args.data / CATALOGUE), image.wcs, image.shape)
+    print(f"Abell 2255 (WSRT): {image.shape[1]} x {image.shape[0]} px, beam {beam:.2f} px, "
+          f"{len(truth)} catalogued sources")
+
+    fields = {"snr": (4.0, 300.0), "beam_fwhm": beam, "shape": args.size, "n_sources": (3, 12)}
+    train = write_simulated(args.out / "sims", args.train, seed=args.seed, name="train", **fields)
+    val = write_simulated(args.out / "sims", args.val, seed=args.seed + 1, name="val", **fields)
+
+    detector = Detector("resnet18", tuning="full", out_channels=64, representation_size=256,
+                        rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=250,
+                        rpn_batch_size_per_image=128, box_batch_size_per_image=64)
+    start = time.perf_counter()
+    detector.fit(train, val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 seed=args.seed)
+    minutes = (time.perf_counter() - start) / 60
+    print(f"\n{detector}\ntrained in {minutes:.1f} min: {detector.history}")
+    detector.save(args.out / "radio_detector.astrofm")
+
+    catalog = detector.detect(image, tile=None, score_threshold=0.0, progress=False)
+    detector.detect(image, tile=None, output=args.out / "abell2255_sources.ecsv",
+                    regions=args.out / "abell2255_sources.reg", progress=False)
+    target = [{"boxes": truth, "labels": np.ones(len(truth), dtype=int)}]
+    reports = {"detector (ResNet-18, simulations)": detection_metrics([catalog], target),
+               "photutils segmentation + deblending": detection_metrics(
+                   [photutils_baseline(image, beam)], target, score_threshold=5.0)}
+
+    print("\nmAP on the real image against the PyBDSF catalogue boxes")
+    print("IoU    " + " ".join(f"{t:>6.1f}" for t in astrofm.detect.IOU_STEPS))
+    for name, report in reports.items():
+        row = " ".join(f"{report.ap_per_iou[t]:6.3f}" for t in astrofm.detect.IOU_STEPS)
+        print(f"{row}   {name}")
+    for name, report in reports.items():
+        print(f"\n{name}:\n{report}")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from astrofm.detect.plots import plot_boxes, plot_map_vs_iou
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+    plot_map_vs_iou(reports, ax=axes[0])
+    plot_boxes(image, catalog[catalog["score"] >= 0.5], truth, ax=axes[1])
+    axes[1].set_title("Abell 2255: detector (orange, score >= 0.5) and catalogue (cyan)")
+    fig.tight_layout()
+    fig.savefig(args.out / "radio_detection.png", dpi=120)
+    print(f"\nwrote {args.out}/: radio_detector.astrofm, abell2255_sources.ecsv/.reg, "
+          "radio_detection.png")
+
+
+if __name__ == "__main__":
+    main()
