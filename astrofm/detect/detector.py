@@ -53,8 +53,10 @@ class Detector:
         :func:`astrofm.features.default_preprocessing` (the resize is the detector's).
     tuning_options : dict, optional
         More :func:`~astrofm.tuning.apply_tuning` arguments (``lora_rank``, ``blocks``).
-    out_channels, representation_size, min_score, nms_iou, max_detections, **rcnn_options
+    out_channels, representation_size, min_score, nms_iou, max_detections : optional
         Network settings; see :func:`astrofm.detect.model.build_faster_rcnn`.
+    **rcnn_options
+        Further torchvision ``FasterRCNN`` arguments.
     """
 
     def __init__(self, model="resnet18", tuning="frozen", *, weights=None, backbone_options=None,

@@ -122,7 +122,10 @@ def match_counts(pred, true, score_threshold: float, iou_threshold: float):
         ``boxes`` (N, 4), ``scores`` (N,), ``labels`` (N,) tensors.
     true : dict
         ``boxes`` (M, 4), ``labels`` (M,) tensors.
-    score_threshold, iou_threshold : float
+    score_threshold : float
+        Detections scoring lower are ignored.
+    iou_threshold : float
+        Least IoU of a match.
 
     Returns
     -------

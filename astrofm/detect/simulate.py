@@ -65,7 +65,7 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
         Range of the intrinsic major FWHM of resolved sources, in beams; the minor axis
         is 0.3 to 1 times the major.
     noise : float
-        rms of the noise.
+        The rms of the noise.
     fwhm_scale : float
         Box convention :math:`k` (see :mod:`astrofm.detect.catalog`).
     seed : int or numpy.random.Generator, optional
@@ -74,7 +74,7 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     Returns
     -------
     image : AstroImage
-        float32 ``(H, W)`` field.
+        The ``(H, W)`` float32 field.
     sources : astropy.table.Table
         One row per source whose centre falls on the field: ``x``, ``y`` (edge
         convention), ``peak``, ``snr``, ``major``, ``minor`` (observed FWHM, pixels),

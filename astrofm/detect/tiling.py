@@ -94,7 +94,7 @@ class MosaicReader:
 
     Parameters
     ----------
-    source : str, path, AstroImage, array, HDU ...
+    source : str, path, AstroImage, array or HDU
         What :func:`astrofm.load` takes.
     hdu, plane : optional
         As for :func:`astrofm.load`.
