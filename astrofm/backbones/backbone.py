@@ -7,6 +7,7 @@ spec. Library adapters (``astrofm.backbones.adapters``) implement a few hooks.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,7 +41,7 @@ class Encoding(NamedTuple):
     pooled: torch.Tensor | None
 
 
-class Backbone(nn.Module):
+class Backbone(nn.Module, ABC):
     """A vision model behind one interface, built by :func:`astrofm.backbones.load`.
 
     The wrapped library module is ``self.model``; its parameters are this module's
@@ -67,15 +68,18 @@ class Backbone(nn.Module):
         """Spec fields as built (feature_dim, num_blocks ...); overridden by adapters."""
         return {}
 
+    @abstractmethod
     def _encode(self, x: torch.Tensor) -> Encoding:
-        raise NotImplementedError
+        """One forward pass, before pooling."""
 
     def _attention(self, x: torch.Tensor, block: int) -> torch.Tensor:
         raise BackboneError(f"backbone {self.spec.name!r} has no attention maps")
 
+    @abstractmethod
     def _intermediate(self, x: torch.Tensor, names: list[str]) -> list[torch.Tensor]:
-        raise NotImplementedError
+        """Feature maps of the layers ``names``, in that order."""
 
+    @abstractmethod
     def blocks(self) -> list[nn.Module]:
         """The tuneable blocks, input to output (transformer blocks or CNN stages).
 
@@ -85,7 +89,6 @@ class Backbone(nn.Module):
             ``len(blocks()) == spec.num_blocks``; unfreezing the last k of them is
             partial fine-tuning with the same meaning for every backbone.
         """
-        raise NotImplementedError
 
     # ------------------------------------------------------------- public
     def check_input(self, x: torch.Tensor) -> None:
