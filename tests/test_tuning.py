@@ -8,7 +8,7 @@ from astrofm.tuning import apply_tuning, lora_targets, param_groups
 
 
 def tiny_vit():
-    return backbones.load("dinov2-small", depth=3, embed_dim=48, num_heads=3)
+    return backbones.load("dinov2-small", weights=None, depth=3, embed_dim=48, num_heads=3)
 
 
 def _step(backbone, x):
@@ -33,7 +33,7 @@ def test_frozen_vit_is_bit_identical_after_a_step():
 
 
 def test_frozen_resnet_keeps_batchnorm_statistics():
-    bb = backbones.load("resnet18")
+    bb = backbones.load("resnet18", weights=None)
     apply_tuning(bb, "frozen")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in bb.modules())
     assert any(isinstance(m, FrozenBatchNorm2d) for m in bb.modules())
@@ -59,7 +59,7 @@ def test_lora_changes_only_adapters():
 
 
 def test_lora_on_resnet_targets_stage_convolutions():
-    bb = backbones.load("resnet18")
+    bb = backbones.load("resnet18", weights=None)
     names = lora_targets(bb)
     assert "conv1" not in names and "layer1.0.conv1" in names and len(names) == 16
 
@@ -69,7 +69,7 @@ def test_partial_unfreezes_top_blocks():
     apply_tuning(bb, "partial", blocks=1)
     trainable = {n for n, p in bb.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("model.blocks.2.") for n in trainable)
-    rn = backbones.load("resnet18")
+    rn = backbones.load("resnet18", weights=None)
     apply_tuning(rn, "partial", blocks=2)
     trainable = {n.split(".")[1] for n, p in rn.named_parameters() if p.requires_grad}
     assert trainable == {"layer3", "layer4"}

@@ -55,12 +55,19 @@ class Backbone(nn.Module, ABC):
     spec : BackboneSpec
         The registered spec; ``self.spec`` is a copy updated to what was actually built
         (a depth or width override changes ``feature_dim``, ``num_blocks`` ...).
+
+    Attributes
+    ----------
+    weights_origin : str
+        Where the weights came from: ``"pretrained"``, a file, or ``"random (seed N)"``;
+        set by :func:`astrofm.backbones.load` and recorded in every output.
     """
 
     def __init__(self, model: nn.Module, spec: BackboneSpec):
         super().__init__()
         self.model = model
         self.spec = spec.replace(**self._describe(spec))
+        self.weights_origin = "unknown"
         self.eval()
 
     # ------------------------------------------------------- adapter hooks

@@ -23,7 +23,7 @@ import warnings
 from typing import Any
 
 from astrofm.backbones.spec import BackboneSpec
-from astrofm.backbones.weights import resolve_weights
+from astrofm.backbones.weights import describe_weights, resolve_weights
 from astrofm.errors import AstrofmError, BackboneError, ConfigError, PluginWarning, UnknownNameError
 
 __all__ = [
@@ -214,18 +214,24 @@ def get(name: str | BackboneSpec) -> BackboneSpec:
     )
 
 
-def load(name: str | BackboneSpec, weights: Any = None, **options):
+def load(name: str | BackboneSpec, weights: Any = "pretrained", *, seed: int = 0, **options):
     """Build a backbone.
 
     Parameters
     ----------
     name : str or BackboneSpec
         Registered name or alias (``"dinov2"``, ``"resnet50"``), or a spec.
-    weights : None, "pretrained", str or os.PathLike
-        None: random initialisation. ``"pretrained"``: the published weights, from the
-        hub (raises :class:`~astrofm.errors.WeightsError` explaining how to pass a local
-        file when it is unreachable). A path: a ``.safetensors`` file, a torch checkpoint
-        read with ``weights_only=True``, or a hub snapshot folder, loaded offline.
+    weights : "pretrained", str, os.PathLike, None or "random"
+        ``"pretrained"`` (default): the published weights, from the hub (raises
+        :class:`~astrofm.errors.WeightsError` explaining how to pass a local file when
+        it is unreachable). A path: a ``.safetensors`` file, a torch checkpoint read
+        with ``weights_only=True``, or a hub snapshot folder, loaded offline. None or
+        ``"random"``: random initialisation, only when asked for (tests, baselines
+        trained from scratch).
+    seed : int
+        Seed of a random initialisation, drawn without touching the caller's random
+        state, so that every process (a resumed run, each rank of a distributed one)
+        builds the same network.
     **options
         Architecture options for the library: ``timm.create_model`` keyword arguments
         (``depth``, ``embed_dim``, ``img_size``), transformers configuration fields
@@ -235,16 +241,21 @@ def load(name: str | BackboneSpec, weights: Any = None, **options):
     Returns
     -------
     Backbone
-        In eval mode; ``backbone.spec`` describes what was built and
-        ``backbone.build_options`` holds ``options``.
+        In eval mode; ``backbone.spec`` describes what was built,
+        ``backbone.build_options`` holds ``options`` and ``backbone.weights_origin``
+        says where the weights came from (:func:`~astrofm.backbones.weights.describe_weights`).
     """
+    import torch
+
     from astrofm.backbones.backbone import Backbone
 
     spec = get(name)
     resolved = resolve_weights(weights)
     builder = spec.resolve_builder()
     try:
-        backbone = builder(spec, resolved, **options)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            backbone = builder(spec, resolved, **options)
     except AstrofmError:
         raise
     except Exception as exc:  # library errors for bad options come in every type
@@ -259,6 +270,7 @@ def load(name: str | BackboneSpec, weights: Any = None, **options):
         )
     # Kept so that a saved classifier or detector holding this module can rebuild it.
     backbone.build_options = dict(options)
+    backbone.weights_origin = describe_weights(resolved, seed if resolved is None else None)
     return backbone
 
 

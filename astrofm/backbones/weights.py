@@ -1,14 +1,18 @@
 """Where backbone weights come from: nothing, the hub, or a local file or folder.
 
-``weights=None`` builds a randomly initialised model, ``"pretrained"`` asks the library
-to fetch the published weights (timm and transformers from the Hugging Face hub,
-torchvision from download.pytorch.org), and a path loads offline from
+``"pretrained"`` (the default everywhere) asks the library to fetch the published
+weights (timm and transformers from the Hugging Face hub, torchvision from
+download.pytorch.org); a path loads offline from
 
 * a ``.safetensors`` file,
 * a checkpoint read with ``torch.load(weights_only=True)`` (``.pt``, ``.pth``, ``.bin``,
   ``.ckpt``), optionally wrapped as ``{"state_dict": ...}`` or ``{"model": ...}``,
 * a folder as the hub caches it: a snapshot folder holding ``model.safetensors`` or
   ``pytorch_model.bin``, or the repository folder ``models--org--name`` above it.
+
+Random initialisation is for tests and baselines trained from scratch, and must be asked
+for: ``weights=None`` or ``"random"``. It is seeded, so every process builds the same
+network, and outputs record it (:func:`describe_weights`).
 
 Every failure is a :class:`~astrofm.errors.WeightsError` that names the file and says
 what to do; an unreachable hub explains how to pass a local file instead.
@@ -25,7 +29,10 @@ from typing import Any
 from astrofm.errors import ConfigError, WeightsError
 
 __all__ = [
+    "RANDOM",
     "WEIGHT_FILES",
+    "describe_weights",
+    "weights_note",
     "resolve_weights",
     "snapshot_folder",
     "weights_file",
@@ -47,6 +54,9 @@ WEIGHT_FILES = (
     "model.pt",
 )
 
+#: The spelling of random initialisation on the command line and in study files.
+RANDOM = "random"
+
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "teacher")
 _NETWORK_MODULES = {"httpx", "httpx2", "requests", "urllib3", "huggingface_hub", "socket"}
 
@@ -56,20 +66,23 @@ def resolve_weights(weights: Any) -> None | str | Path:
 
     Parameters
     ----------
-    weights : None, "pretrained", str or os.PathLike
-        Random initialisation, the published weights, or a local file or folder.
+    weights : None, "random", "pretrained", str or os.PathLike
+        Random initialisation (None or ``"random"``), the published weights, or a local
+        file or folder.
 
     Returns
     -------
     None, "pretrained" or pathlib.Path
-        The path is absolute and exists.
+        None for random initialisation; the path is absolute and exists.
     """
-    if weights is None or weights == "pretrained":
+    if weights is None or weights == RANDOM:
+        return None
+    if weights == "pretrained":
         return weights
     if not isinstance(weights, str | os.PathLike):
         raise ConfigError(
-            f"weights must be None, 'pretrained' or a path to a local file or folder, "
-            f"not {weights!r}"
+            f"weights must be 'pretrained', a path to a local file or folder, or None "
+            f"(or 'random') for random initialisation, not {weights!r}"
         )
     path = Path(weights).expanduser()
     if not path.exists():
@@ -79,6 +92,38 @@ def resolve_weights(weights: Any) -> None | str | Path:
             f"of a .safetensors file, a torch checkpoint or a hub snapshot folder"
         )
     return path.resolve()
+
+
+def describe_weights(weights: Any, seed: int | None = None) -> str:
+    """How a backbone's weights were obtained, as recorded in every output.
+
+    Parameters
+    ----------
+    weights : None, "random", "pretrained", str or os.PathLike
+        As given to :func:`astrofm.backbones.load`.
+    seed : int, optional
+        The seed of a random initialisation.
+
+    Returns
+    -------
+    str
+        ``"random (seed 0)"``, ``"pretrained"`` or the path of the weights.
+    """
+    if weights is None or weights == RANDOM:
+        return RANDOM if seed is None else f"{RANDOM} (seed {seed})"
+    return os.fspath(weights)
+
+
+def weights_note(origin: str) -> str:
+    """``origin`` (from :func:`describe_weights`) with a warning when it is random.
+
+    Scores of a randomly initialised backbone say nothing about the pretrained model,
+    so every report says so plainly.
+    """
+    if origin.startswith(RANDOM):
+        return (f"{origin} -- randomly initialised, NOT pretrained: these figures say "
+                "nothing about the foundation model")
+    return origin
 
 
 def snapshot_folder(path: Path) -> Path:

@@ -51,8 +51,10 @@ class Classifier:
 
     Other Parameters
     ----------------
-    weights : None, "pretrained" or path
-        Backbone weights for a name (None: random initialisation).
+    weights : "pretrained", path, None or "random"
+        Backbone weights for a name: the published ones by default; None or
+        ``"random"`` for a random initialisation (seeded with ``seed``), which is
+        recorded in saved models and reports.
     backbone_options : dict
         Architecture options for :func:`astrofm.backbones.load` (``depth=2`` ...).
     size : int
@@ -163,10 +165,8 @@ class Classifier:
 
         o = self.options
         if built is None:
-            # Seeded without touching the caller's random state.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(o.seed)
-                backbone = backbones.load(spec.name, weights=o.weights, **o.backbone_options)
+            backbone = backbones.load(spec.name, weights=o.weights, seed=o.seed,
+                                      **o.backbone_options)
         else:
             backbone = built if self.tuning == "frozen" else copy.deepcopy(built)
         report = apply_tuning(backbone, self.tuning, blocks=o.blocks, lora_rank=o.lora_rank,
@@ -325,8 +325,8 @@ class Classifier:
             if self.tuning != "frozen":
                 raise ConfigError("a feature table can only be classified by a classifier "
                                   "with a frozen backbone; pass the images.")
-            check_table(inputs, self.backbone.spec.name, self.digest, self.options.weights,
-                        self.pooling, self.preprocessing, "inputs")
+            check_table(inputs, self.backbone.spec.name, self.digest, self.pooling,
+                        self.preprocessing, "inputs")
             return self._from_features(inputs)
         dataset = as_dataset(inputs)
         if self.tuning == "frozen":
@@ -392,7 +392,9 @@ class Classifier:
             raise DatasetError(f"test: {len(bad)} images could not be read or preprocessed "
                                f"(first: {list(predicted['source'][bad[:3]])}); scores over "
                                "part of a split would mislead, so remove them first.")
-        return classification_report(y, np.asarray(predicted["label"]), self.classes)
+        report = classification_report(y, np.asarray(predicted["label"]), self.classes)
+        report.weights = self.backbone.weights_origin
+        return report
 
     # ------------------------------------------------------------------- save
     def save(self, path, *, backbone="auto"):

@@ -25,6 +25,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 
+from astrofm.backbones.weights import RANDOM
 from astrofm.classify.heads import HEAD_OPTIONS, HEADS
 from astrofm.errors import ConfigError, UnknownNameError
 from astrofm.tuning import TUNINGS
@@ -54,7 +55,7 @@ class Options:
     default for this head and tuning" (see the module's table).
     """
 
-    weights: object = None
+    weights: object = "pretrained"
     backbone_options: dict = field(default_factory=dict)
     size: object = None
     pooling: str | None = None
@@ -125,6 +126,8 @@ class Options:
         head_options = {k: given[k] for k in given if k in head_keys}
         options = cls(head_options=head_options,
                       **{k: v for k, v in given.items() if k not in head_keys})
+        if options.weights == RANDOM:
+            options.weights = None
         for key in ("features_cache", "checkpoint_dir"):
             value = getattr(options, key)
             if value is not None:

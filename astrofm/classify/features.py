@@ -90,22 +90,22 @@ def cached_embed(dataset, backbone, digest: str, pooling: str, preprocessing, *,
     return table.copy(copy_data=False)
 
 
-def check_table(table: Table, spec_name: str, digest: str, reference, pooling: str,
-                preprocessing, where: str) -> None:
+def check_table(table: Table, spec_name: str, digest: str, pooling: str, preprocessing,
+                where: str) -> None:
     """Refuse a feature table that another backbone configuration made.
 
-    A table from :func:`astrofm.embed` records its model, weights (a digest for a built
-    backbone, else the weights reference), pooling and preprocessing; features of
-    another configuration would give a head that fails silently on new images.
+    A table from :func:`astrofm.embed` records its model, the digest of the backbone's
+    parameters (``WDIGEST``), pooling and preprocessing; features of another
+    configuration would give a head that fails silently on new images.
     """
-    made = {k: table.meta.get(k) for k in ("MODEL", "WEIGHTS", "POOLING", "PREPROC")}
-    ours = {"MODEL": spec_name, "POOLING": pooling, "PREPROC": preprocessing_text(preprocessing)}
+    made = {k: table.meta.get(k) for k in ("MODEL", "WDIGEST", "POOLING", "PREPROC")}
+    ours = {"MODEL": spec_name, "WDIGEST": digest, "POOLING": pooling,
+            "PREPROC": preprocessing_text(preprocessing)}
     wrong = [k for k, v in ours.items() if made[k] != v]
-    if made["WEIGHTS"] not in (digest, None if reference is None else str(reference)):
-        wrong.append("WEIGHTS")
     if wrong:
+        names = "/".join("weights" if k == "WDIGEST" else k.lower() for k in wrong)
         raise ConfigError(
-            f"{where}: the feature table was made with another {'/'.join(wrong).lower()} "
-            f"than this classifier uses ({', '.join(f'{k}={made[k]!r:.60}' for k in wrong)}); "
-            "make it with clf.embed(data), or pass the images instead."
+            f"{where}: the feature table was made with another {names} than this classifier "
+            f"uses ({', '.join(f'{k}={made[k]!r:.60}' for k in wrong)}); make it with "
+            "clf.embed(data), or pass the images instead."
         )

@@ -25,8 +25,8 @@ def as_features(clf, items: Labelled, where: str) -> Labelled:
     from astrofm.classify.features import check_table
 
     if is_feature_table(items.data):
-        check_table(items.data, clf.backbone.spec.name, clf.digest, clf.options.weights,
-                    clf.pooling, clf.preprocessing, where)
+        check_table(items.data, clf.backbone.spec.name, clf.digest, clf.pooling,
+                    clf.preprocessing, where)
         table = items.data
     else:
         table = clf.embed(items.data)

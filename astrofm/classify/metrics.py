@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from astropy.table import Table
 
+from astrofm.backbones.weights import weights_note
 from astrofm.errors import DatasetError
 
 __all__ = ["ClassificationReport", "classification_report"]
@@ -39,6 +40,9 @@ class ClassificationReport:
         Share of images classified correctly.
     confusion : numpy.ndarray of int
         ``confusion[i, j]``: images of class ``i`` predicted as class ``j``.
+    weights : str
+        Where the backbone's weights came from (``"pretrained"``, a file, or
+        ``"random (seed N)"``), as the classifier that was scored records it.
     """
 
     classes: list
@@ -50,6 +54,7 @@ class ClassificationReport:
     balanced_accuracy: float
     accuracy: float
     confusion: np.ndarray
+    weights: str = ""
 
     @property
     def n(self) -> int:
@@ -62,7 +67,7 @@ class ClassificationReport:
                        "recall": self.recall, "f1": self.f1, "support": self.support})
         table.meta.update({"macro_f1": self.macro_f1,
                            "balanced_accuracy": self.balanced_accuracy,
-                           "accuracy": self.accuracy, "n": self.n})
+                           "accuracy": self.accuracy, "n": self.n, "weights": self.weights})
         return table
 
     def to_dict(self) -> dict:
@@ -71,7 +76,7 @@ class ClassificationReport:
                 "f1": self.f1.tolist(), "precision": self.precision.tolist(),
                 "recall": self.recall.tolist(), "support": self.support.tolist(),
                 "balanced_accuracy": self.balanced_accuracy, "accuracy": self.accuracy,
-                "confusion": self.confusion.tolist()}
+                "confusion": self.confusion.tolist(), "weights": self.weights}
 
     def __str__(self):
         width = max(9, *(len(c) for c in self.classes))
@@ -87,6 +92,8 @@ class ClassificationReport:
         lines.append(" " * width + "".join(f"{c:>{cell}}" for c in self.classes))
         for name, row in zip(self.classes, self.confusion, strict=True):
             lines.append(f"{name:<{width}}" + "".join(f"{v:>{cell}d}" for v in row))
+        if self.weights:
+            lines += ["", f"backbone weights: {weights_note(self.weights)}"]
         return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from astrofm.backbones.weights import RANDOM
 from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, box_prior
 from astrofm.detect.datasets import boxes_of, detection_set, with_transform
 from astrofm.detect.model import MIN_INPUT, build_faster_rcnn
@@ -33,8 +34,10 @@ class Detector:
     tuning : {"frozen", "lora", "partial", "full"}
         What of the backbone trains (:func:`astrofm.tuning.apply_tuning`); the
         pyramid and the heads always train.
-    weights : None, "pretrained" or path
-        Backbone weights for a name (None: random initialisation).
+    weights : "pretrained", path, None or "random"
+        Backbone weights for a name: the published ones by default; None or
+        ``"random"`` for a random initialisation (tests, baselines from scratch), which
+        is recorded in saved detectors and reports.
     backbone_options : dict, optional
         Builder options of the backbone (``depth``, ``embed_dim`` ...).
     classes : sequence of str, optional
@@ -59,8 +62,9 @@ class Detector:
         Further torchvision ``FasterRCNN`` arguments.
     """
 
-    def __init__(self, model="resnet18", tuning="frozen", *, weights=None, backbone_options=None,
-                 classes=None, min_patches=1, input_scale=None, anchor_sizes=None,
+    def __init__(self, model="resnet18", tuning="frozen", *, weights="pretrained",
+                 backbone_options=None, classes=None, min_patches=1, input_scale=None,
+                 anchor_sizes=None,
                  aspect_ratios=None, replace_steps=None, tuning_options=None, out_channels=256,
                  representation_size=1024, min_score=0.05, nms_iou=0.5, max_detections=300,
                  **rcnn_options):
@@ -72,14 +76,14 @@ class Detector:
             self.name = model
             self.backbone = backbones.load(model, weights=weights, **self.backbone_options)
         elif hasattr(model, "spec") and hasattr(model, "intermediate"):
-            if weights is not None or backbone_options:
+            if weights != "pretrained" or backbone_options:
                 raise ConfigError("weights= and backbone_options= apply to a backbone name; a "
                                   "built backbone already has its weights and shape.")
             self.name, self.backbone = None, model
         else:
             raise ConfigError(f"model={model!r}: give a backbone name from "
                               "astrofm.backbones.list() or a module from astrofm.backbones.load().")
-        self.weights = None if weights is None else os.fspath(weights)
+        self.weights = None if weights in (None, RANDOM) else os.fspath(weights)
         self.tuning, self.tuning_options = tuning, dict(tuning_options or {})
         self.tuning_report = apply_tuning(self.backbone, tuning, **self.tuning_options)
         self._own_classes = classes is None
@@ -351,8 +355,10 @@ class Detector:
                 plane=None, min_valid=0.0, progress=progress)
             preds.append({"boxes": boxes, "scores": scores, "labels": labels})
             truths.append(boxes_of(test, i))
-        return detection_metrics(preds, truths, score_threshold=score_threshold,
-                                 iou_threshold=iou_threshold)
+        report = detection_metrics(preds, truths, score_threshold=score_threshold,
+                                    iou_threshold=iou_threshold)
+        report.weights = self.backbone.weights_origin
+        return report
 
     # ------------------------------------------------------------- persistence
     def _keeps_backbone(self) -> bool:

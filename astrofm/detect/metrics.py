@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from astrofm.backbones.weights import weights_note
 from astrofm.errors import ConfigError
 
 __all__ = ["DetectionReport", "detection_metrics", "match_counts", "IOU_STEPS", "COCO_IOUS"]
@@ -47,6 +48,9 @@ class DetectionReport:
     score_threshold, iou_threshold : float
     n_images, n_true, tp, fp, fn : int
         Images, true boxes, and matches counted for precision and recall.
+    weights : str
+        Where the backbone's weights came from (``"pretrained"``, a file, or
+        ``"random (seed N)"``), as the detector that was scored records it.
     """
 
     map_50: float
@@ -62,6 +66,7 @@ class DetectionReport:
     tp: int
     fp: int
     fn: int
+    weights: str = ""
     extra: dict = field(default_factory=dict)
 
     def to_table(self, ious=IOU_STEPS):
@@ -84,7 +89,8 @@ class DetectionReport:
                 f"IoU  {ious}\nmAP  {aps}\n"
                 f"at score >= {self.score_threshold:g}, IoU >= {self.iou_threshold:g}: "
                 f"precision {self.precision:.3f}, recall {self.recall:.3f}, F1 {self.f1:.3f} "
-                f"(TP {self.tp}, FP {self.fp}, FN {self.fn})")
+                f"(TP {self.tp}, FP {self.fp}, FN {self.fn})"
+                + (f"\nbackbone weights: {weights_note(self.weights)}" if self.weights else ""))
 
 
 def _as_dict(item, what, with_scores):

@@ -76,21 +76,24 @@ def _backbone(name: str, weights):
     return backbones.load(name, weights=weights)
 
 
-def cached_backbone(name: str, weights=None):
+def cached_backbone(name: str, weights="pretrained"):
     """The backbone ``name`` with ``weights``, built once per process and reused.
 
     Parameters
     ----------
     name : str
         Registry name.
-    weights : None, "pretrained" or path
+    weights : "pretrained", path, None or "random"
         As for :func:`astrofm.backbones.load`.
     """
-    key = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
+    from astrofm.backbones.weights import resolve_weights
+
+    resolved = resolve_weights(weights)
+    key = os.fspath(resolved) if isinstance(resolved, os.PathLike) else resolved
     return _backbone(name, key)
 
 
-def resolve_model(model, weights=None):
+def resolve_model(model, weights="pretrained"):
     """The spec of ``model`` and, when ``model`` is a built backbone, the backbone.
 
     Parameters
@@ -98,8 +101,8 @@ def resolve_model(model, weights=None):
     model : str or Backbone
         A registry name, or a module from :func:`astrofm.backbones.load` (for instance
         one built with options, or fine-tuned).
-    weights : None, "pretrained" or path
-        Weights for a name; must be None with a built backbone.
+    weights : "pretrained", path, None or "random"
+        Weights for a name; must be left at its default with a built backbone.
 
     Returns
     -------
@@ -114,9 +117,9 @@ def resolve_model(model, weights=None):
     if spec is None or not hasattr(model, "features"):
         raise ConfigError(f"model={type(model).__name__}: give a backbone name from "
                           "astrofm.backbones.list() or a module from astrofm.backbones.load().")
-    if weights is not None:
-        raise ConfigError("weights= applies to a backbone name; a built backbone already "
-                          "holds its weights.")
+    if weights != "pretrained":
+        raise ConfigError(f"weights={weights!r} applies to a backbone name; a built backbone "
+                          "already holds its weights: leave weights= out.")
     return spec, model
 
 
@@ -143,7 +146,7 @@ class Adapted:
         The backbone the batch was made for.
     preprocessing : Step
         The preprocessing applied (its ``to_dict()`` rebuilds it).
-    weights : None, str or path
+    weights : "pretrained", path, None or "random"
         Weights the backbone is built with for :meth:`features` and :meth:`attention`.
     """
 
@@ -151,7 +154,7 @@ class Adapted:
     images: list
     spec: object
     preprocessing: object
-    weights: object = None
+    weights: object = "pretrained"
     _backbone: object = field(default=None, repr=False)
 
     def __len__(self):
@@ -215,7 +218,8 @@ class Adapted:
 
 
 def adapt(data, model: str = "dinov2", *, size: int | None = None, preprocessing=None,
-          replace: Mapping | None = None, weights=None, hdu=None, plane=None) -> Adapted:
+          replace: Mapping | None = None, weights="pretrained", hdu=None,
+          plane=None) -> Adapted:
     """Make astronomical images ready for a backbone, in one call.
 
     Parameters
@@ -233,8 +237,10 @@ def adapt(data, model: str = "dinov2", *, size: int | None = None, preprocessing
     replace : mapping, optional
         Steps of the default preprocessing to swap or drop by class name; see
         :func:`default_preprocessing`.
-    weights : None, "pretrained" or path
-        Weights used by :meth:`Adapted.features` and :meth:`Adapted.attention`.
+    weights : "pretrained", path, None or "random"
+        Weights used by :meth:`Adapted.features` and :meth:`Adapted.attention`:
+        the published ones by default (see :func:`astrofm.backbones.load`); random
+        initialisation only when asked for with None or ``"random"``.
     hdu, plane : optional
         Passed to :func:`astrofm.load` for every input.
 

@@ -62,15 +62,15 @@ def with_transform(dataset, transform):
     return out
 
 
-def _fingerprint(spec, weights, backbone, pooling, transform, dataset) -> dict:
+def _fingerprint(spec, backbone, pooling, transform, dataset) -> dict:
     from astrofm.features.fingerprint import backbone_digest, inputs_digest
 
-    if backbone is not None:
-        # A built backbone is known by its parameters, not by a weights reference.
-        weights = backbone_digest(backbone)
+    # The parameters themselves, not a reference to them: a cache must never serve
+    # features of another network that happens to have the same name and weights option.
     return {
         "model": spec.name,
-        "weights": None if weights is None else os.fspath(weights),
+        "weights": getattr(backbone, "weights_origin", "unknown"),
+        "digest": backbone_digest(backbone),
         "pooling": pooling,
         "preprocessing": transform.to_dict() if hasattr(transform, "to_dict") else repr(transform),
         "inputs": inputs_digest(dataset),
@@ -78,14 +78,26 @@ def _fingerprint(spec, weights, backbone, pooling, transform, dataset) -> dict:
     }
 
 
+def table_format(path) -> str:
+    """The astropy format of a feature table file, from its suffix.
+
+    Raises
+    ------
+    ConfigError
+        For a suffix other than ``.fits``, ``.h5`` or ``.hdf5``.
+    """
+    fmt = TABLE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"output={path}: give a file ending in one of {sorted(TABLE_FORMATS)}.")
+    return fmt
+
+
 def write_table(table: Table, path) -> Path:
     """Write a feature table atomically to FITS or HDF5, chosen by the suffix."""
     from astrofm.features.store import atomic_path
 
     path = Path(path)
-    fmt = TABLE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ConfigError(f"output={path}: give a file ending in one of {sorted(TABLE_FORMATS)}.")
+    fmt = table_format(path)
     with atomic_path(path) as tmp:
         if fmt == "hdf5":
             table.write(tmp, format="hdf5", path="features", serialize_meta=True)
@@ -105,7 +117,7 @@ def _trainer(device, devices, precision, progress, callbacks):
                       enable_progress_bar=progress, callbacks=callbacks)
 
 
-def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=None,
+def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights="pretrained",
           size: int | None = None, preprocessing=None, batch_size: int = 32,
           num_workers: int = 0, device: str = "auto", devices="auto",
           precision: str = "32-true", output=None, cache=None, progress: bool = True,
@@ -129,8 +141,9 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     pooling : str, optional
         One of the backbone's poolings (``"cls"``, ``"mean"``, ``"cls+mean"``,
         ``"pooler"``); its default when omitted.
-    weights : None, "pretrained" or path
-        As for :func:`astrofm.backbones.load`.
+    weights : "pretrained", path, None or "random"
+        As for :func:`astrofm.backbones.load`: the published weights by default;
+        random initialisation only when asked for, and then recorded in the table.
     size : int, optional
         Input side for the default preprocessing.
     preprocessing : Step, optional
@@ -146,7 +159,10 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     cache : str or path, optional
         Folder of per-batch shards that makes the run resumable; default
         ``<output>.parts`` beside the output (removed once the table is written), or a
-        temporary folder when there is no output.
+        temporary folder when there is no output. A run that fails keeps the folder
+        only when it holds finished shards that a rerun can resume from (never the
+        temporary one); shards are tied to the backbone's parameters, so a resumed
+        run never mixes two networks.
     progress : bool
         Show a progress bar.
     hdu : int or str, optional
@@ -158,7 +174,8 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
         Columns ``source``, ``feature`` (N, D), ``error`` (empty when fine), ``ra`` and
         ``dec`` (degrees, centre of the processed image; NaN without a WCS), and
         ``label`` and ``class_name`` when the inputs carry labels. ``meta`` records the
-        model, weights, pooling and preprocessing.
+        model, where its weights came from (``WEIGHTS``: ``"pretrained"``, a file or
+        ``"random (seed 0)"``), the digest of its parameters, pooling and preprocessing.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -175,32 +192,43 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
                           f"with {vector}.")
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size!r}: give a positive number of images.")
+    if output is not None:
+        table_format(output)
     dataset = as_dataset(inputs, hdu=hdu)
     transform = preprocessing or getattr(dataset, "transform", None) or default_preprocessing(
         spec, size=size)
     dataset = with_transform(dataset, transform)
-    fingerprint = _fingerprint(spec, weights, backbone, pooling, transform, dataset)
+    backbone = backbone or cached_backbone(spec.name, weights)
+    fingerprint = _fingerprint(spec, backbone, pooling, transform, dataset)
 
     own_cache = cache is None
     if own_cache:
-        cache = Path(f"{output}.parts") if output is not None else Path(tempfile.mkdtemp())
+        resumable = output is not None
+        cache = Path(f"{output}.parts") if resumable else Path(tempfile.mkdtemp(prefix="astrofm-"))
+    else:
+        cache, resumable = Path(cache), True
+    created = own_cache or not cache.exists()
     store = ShardStore(cache, fingerprint)
-    pending = np.setdiff1d(np.arange(len(dataset)), store.done())
-    if len(pending):
-        if len(pending) < len(dataset):
-            log.info("resuming: %d of %d images left", len(pending), len(dataset))
-        items = TolerantItems(dataset, pending, first_shape(dataset))
-        loader = DataLoader(items, batch_size=batch_size, num_workers=num_workers,
-                            persistent_workers=False, pin_memory=torch.cuda.is_available())
-        module = FeatureModule(backbone or cached_backbone(spec.name, weights), pooling)
-        trainer = _trainer(device, devices, precision, progress, [ShardWriter(store)])
-        trainer.predict(module, loader, return_predictions=False)
-    columns = store.read()
-    table = _table(dataset, columns, fingerprint)
-    for i in np.flatnonzero(table["error"] != ""):
-        log.warning("%s: %s", table["source"][i], table["error"][i])
-    if output is not None:
-        write_table(table, output)
+    try:
+        pending = np.setdiff1d(np.arange(len(dataset)), store.done())
+        if len(pending):
+            if len(pending) < len(dataset):
+                log.info("resuming: %d of %d images left", len(pending), len(dataset))
+            items = TolerantItems(dataset, pending, first_shape(dataset))
+            loader = DataLoader(items, batch_size=batch_size, num_workers=num_workers,
+                                persistent_workers=False, pin_memory=torch.cuda.is_available())
+            trainer = _trainer(device, devices, precision, progress, [ShardWriter(store)])
+            trainer.predict(FeatureModule(backbone, pooling), loader, return_predictions=False)
+        table = _table(dataset, store.read(), fingerprint)
+        for i in np.flatnonzero(table["error"] != ""):
+            log.warning("%s: %s", table["source"][i], table["error"][i])
+        if output is not None:
+            write_table(table, output)
+    except BaseException:
+        # Keep only what a rerun can resume from; an empty or unreachable cache is debris.
+        if created and not (resumable and store.shards()):
+            shutil.rmtree(cache, ignore_errors=True)
+        raise
     if own_cache:
         shutil.rmtree(cache, ignore_errors=True)
     return table
@@ -221,7 +249,8 @@ def _table(dataset, columns, fingerprint) -> Table:
     table["error"] = columns["error"].astype(str)
     table.meta.update({
         "MODEL": fingerprint["model"],
-        "WEIGHTS": str(fingerprint["weights"]),
+        "WEIGHTS": fingerprint["weights"],
+        "WDIGEST": fingerprint["digest"],
         "POOLING": fingerprint["pooling"],
         "PREPROC": json.dumps(fingerprint["preprocessing"], default=str),
     })

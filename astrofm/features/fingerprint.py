@@ -28,7 +28,9 @@ def backbone_digest(backbone, *, skip_lora: bool = False) -> str:
     """
     digest = hashlib.sha1()
     for name, tensor in backbone.state_dict().items():
-        if skip_lora and "lora_" in name:
+        # BatchNorm's step counter does not change features, and frozen BatchNorm (the
+        # frozen tuning) drops it: the same weights must give the same digest either way.
+        if (skip_lora and "lora_" in name) or name.endswith("num_batches_tracked"):
             continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())

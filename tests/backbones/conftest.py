@@ -69,7 +69,7 @@ def tiny(tiny_name):
     from astrofm import backbones
 
     torch.manual_seed(0)
-    return backbones.load(tiny_name, **TINY[tiny_name])
+    return backbones.load(tiny_name, weights=None, **TINY[tiny_name])
 
 
 @pytest.fixture

@@ -131,7 +131,7 @@ def test_detector_feature_maps(tiny, unit):
 
 def test_mae_runs_without_masking():
     torch.manual_seed(0)
-    mae = backbones.load("mae-base", depth=2, embed_dim=32, num_heads=2)
+    mae = backbones.load("mae-base", weights=None, depth=2, embed_dim=32, num_heads=2)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         a, b = mae.features(x, pooling="tokens"), mae.features(x, pooling="tokens")
@@ -141,7 +141,8 @@ def test_mae_runs_without_masking():
 
 
 def test_single_channel_option_adapts_normalisation():
-    mono = backbones.load("dinov2-small", in_chans=1, depth=1, embed_dim=32, num_heads=2)
+    mono = backbones.load("dinov2-small", weights=None, in_chans=1, depth=1, embed_dim=32,
+                          num_heads=2)
     assert mono.spec.in_channels == 1
     assert mono.spec.mean == pytest.approx((sum(backbones.get("dinov2-small").mean) / 3,))
     with torch.no_grad():
@@ -149,6 +150,6 @@ def test_single_channel_option_adapts_normalisation():
 
 
 def test_save_weights_needs_safetensors_suffix(tmp_path):
-    model = backbones.load("resnet18")
+    model = backbones.load("resnet18", weights=None)
     with pytest.raises(ConfigError, match="safetensors"):
         model.save_weights(tmp_path / "w.pt")

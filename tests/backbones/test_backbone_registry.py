@@ -83,7 +83,7 @@ def test_unknown_names_suggest_close_ones():
     assert isinstance(info.value, KeyError) and isinstance(info.value, ConfigError)
     assert "astrofm.backbones.list()" in str(info.value)
     with pytest.raises(UnknownNameError, match="resnet50"):
-        backbones.load("resnet05")
+        backbones.load("resnet05", weights=None)
     with pytest.raises(ConfigError, match="string"):
         backbones.get(50)
 
@@ -115,11 +115,11 @@ def test_refresh_forgets_runtime_registrations(fresh_registry):
 def test_builder_failures_are_backbone_errors(fresh_registry):
     backbones.register(toy("returns-none", builder=lambda spec, weights, **o: None))
     with pytest.raises(BackboneError, match="not an astrofm Backbone"):
-        backbones.load("returns-none")
+        backbones.load("returns-none", weights=None)
     with pytest.raises(BackboneError, match="depht"):
-        backbones.load("dinov2-small", depht=2)
+        backbones.load("dinov2-small", weights=None, depht=2)
     with pytest.raises(ConfigError, match="not ViTMSNConfig fields"):
-        backbones.load("msn-base", depth=2)
+        backbones.load("msn-base", weights=None, depth=2)
 
 
 def test_plugins_are_discovered_and_broken_ones_skipped(fresh_registry, monkeypatch):

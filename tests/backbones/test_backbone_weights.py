@@ -39,9 +39,8 @@ def assert_same_weights(a, b):
 @pytest.fixture(params=list(CASES))
 def saved(request):
     """A randomly initialised tiny backbone (seeded so that a rebuild would differ)."""
-    torch.manual_seed(123)
     name = request.param
-    return name, CASES[name], backbones.load(name, **CASES[name])
+    return name, CASES[name], backbones.load(name, weights=None, seed=123, **CASES[name])
 
 
 def test_safetensors_round_trip(saved, tmp_path):
@@ -89,8 +88,7 @@ def test_hub_cache_folder(saved, tmp_path):
 
 
 def test_transformers_folder_without_config_and_bin_file(tmp_path):
-    torch.manual_seed(5)
-    original = backbones.load("msn-base", **TINY_MSN)
+    original = backbones.load("msn-base", weights=None, seed=5, **TINY_MSN)
     torch.save(state(original), tmp_path / "pytorch_model.bin")
     assert_same_weights(original, backbones.load("msn-base", weights=tmp_path, **TINY_MSN))
 
@@ -111,14 +109,14 @@ def test_mismatching_files_name_the_file_and_keys(saved, tmp_path):
 
 
 def test_wrong_architecture_reports_shapes(tmp_path):
-    small = backbones.load("dinov2-small", **TINY_VIT)
+    small = backbones.load("dinov2-small", weights=None, **TINY_VIT)
     path = small.save_weights(tmp_path / "small.safetensors")
     shapes = r"wrong shapes: blocks\.0\.attn\.proj\.bias \(32,\) vs \(64,\)"
     with pytest.raises(WeightsError, match=shapes):
         backbones.load("dinov2-small", weights=path, depth=2, embed_dim=64, num_heads=2)
     with pytest.raises(WeightsError, match=r"missing keys: blocks\.2\."):
         backbones.load("dinov2-small", weights=path, depth=3, embed_dim=32, num_heads=2)
-    msn = backbones.load("msn-base", **TINY_MSN)
+    msn = backbones.load("msn-base", weights=None, **TINY_MSN)
     msn_path = msn.save_weights(tmp_path / "msn.safetensors")
     with pytest.raises(WeightsError, match="msn.safetensors"):
         backbones.load("msn-base", weights=msn_path, **{**TINY_MSN, "hidden_size": 64})
@@ -176,7 +174,7 @@ def test_pretrained_without_network_explains_local_files(name, options, hub, tmp
 def test_trust_remote_code_is_never_implicit(tmp_path, monkeypatch):
     from transformers import ViTMSNModel
 
-    original = backbones.load("msn-base", **TINY_MSN)
+    original = backbones.load("msn-base", weights=None, **TINY_MSN)
     original.model.save_pretrained(tmp_path)
     calls = []
     real = ViTMSNModel.from_pretrained.__func__
@@ -191,7 +189,7 @@ def test_trust_remote_code_is_never_implicit(tmp_path, monkeypatch):
     assert "trust_remote_code" not in calls[0]
     assert calls[1]["trust_remote_code"] is False
     with pytest.raises(ConfigError, match="trust_remote_code applies to transformers"):
-        backbones.load("dinov2-small", trust_remote_code=True, **TINY_VIT)
+        backbones.load("dinov2-small", weights=None, trust_remote_code=True, **TINY_VIT)
 
 
 def test_match_prefix_and_describe_mismatch():

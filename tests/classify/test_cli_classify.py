@@ -16,8 +16,8 @@ def test_train_then_evaluate(tmp_path, toy, capsys):
     train = _npz(tmp_path / "train.npz", toy, 30, 0)
     test = _npz(tmp_path / "test.npz", toy, 10, 1)
     model = tmp_path / "m.astrofm"
-    code = main(["train", train, "-o", str(model), "-m", "resnet18", "--size", "32",
-                 "--head", "mlp", "--hidden", "8", "-q"])
+    code = main(["train", train, "-o", str(model), "-m", "resnet18", "--weights", "random",
+                 "--size", "32", "--head", "mlp", "--hidden", "8", "-q"])
     assert code == 0
     out = capsys.readouterr().out
     assert "validation macro F1" in out and str(model) in out

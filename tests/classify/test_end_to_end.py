@@ -19,8 +19,8 @@ def _changed(before, module):
 
 
 def test_lora_trains_only_adapters(toy, tiny_vit):
-    clf = Classifier("dinov2-small", tuning="lora", backbone_options=tiny_vit, lora_rank=4,
-                     augment=False, **SMALL)
+    clf = Classifier("dinov2-small", weights=None, tuning="lora", backbone_options=tiny_vit,
+                     lora_rank=4, augment=False, **SMALL)
     assert 0 < clf.tuning_report.fraction < 0.5
     with torch.no_grad():  # peft starts B at zero; give A a gradient from the first step
         for name, p in clf.backbone.named_parameters():
@@ -34,8 +34,8 @@ def test_lora_trains_only_adapters(toy, tiny_vit):
 
 
 def test_partial_trains_only_the_top_blocks(toy, tiny_vit):
-    clf = Classifier("dinov2-small", tuning="partial", blocks=1, backbone_options=tiny_vit,
-                     **SMALL)
+    clf = Classifier("dinov2-small", weights=None, tuning="partial", blocks=1,
+                     backbone_options=tiny_vit, **SMALL)
     before = _state(clf.backbone)
     clf.fit(toy(32, seed=0, side=28))
     changed = _changed(before, clf.backbone)
@@ -44,7 +44,7 @@ def test_partial_trains_only_the_top_blocks(toy, tiny_vit):
 
 
 def test_full_training_from_random_weights(toy):
-    clf = Classifier("resnet18", tuning="full", size=32, **SMALL)
+    clf = Classifier("resnet18", weights=None, tuning="full", size=32, **SMALL)
     assert clf.options.warmup_epochs == 0 and clf.options.augment
     before = _state(clf.backbone)
     clf.fit(toy(48, seed=0, contrast=60))
@@ -61,15 +61,15 @@ def test_full_training_from_random_weights(toy):
 def test_full_tuning_of_trained_weights_warms_the_head_up(tmp_path):
     from astrofm import backbones
 
-    weights = backbones.load("resnet18").save_weights(tmp_path / "r18.safetensors")
+    weights = backbones.load("resnet18", weights=None).save_weights(tmp_path / "r18.safetensors")
     assert Classifier("resnet18", tuning="full", weights=weights).options.warmup_epochs == 10
     assert Classifier("resnet18", tuning="full", weights=weights).options.lr == 1e-4
-    assert Classifier("resnet18", tuning="lora").options.warmup_epochs == 0
+    assert Classifier("resnet18", weights=None, tuning="lora").options.warmup_epochs == 0
 
 
 def test_class_weights_reach_the_loss(toy):
     data = toy(counts=[6, 18], seed=0)
-    clf = Classifier("resnet18", tuning="full", size=32, epochs=1, batch_size=8)
+    clf = Classifier("resnet18", weights=None, tuning="full", size=32, epochs=1, batch_size=8)
     captured = {}
     original = torch.nn.functional.cross_entropy
 

@@ -17,7 +17,7 @@ def _state(module):
 @pytest.mark.parametrize("head", ["linear", "mlp", "whitening", "knn"])
 def test_each_head_learns_the_toy_task(head, toy):
     options = {"hidden": (16,)} if head == "mlp" else {"k": 5} if head == "knn" else {}
-    clf = Classifier("resnet18", head=head, size=32, **options)
+    clf = Classifier("resnet18", weights=None, head=head, size=32, **options)
     before = _state(clf.backbone)
     clf.fit(toy(40, seed=0))
     # frozen really freezes: every backbone tensor, batch-norm statistics included
@@ -41,7 +41,7 @@ def test_features_are_computed_once_per_data_set(toy, monkeypatch, tmp_path):
 
     monkeypatch.setattr(astrofm.features, "embed", counting)
     train, test = toy(40, seed=0), mark_test(toy(20, seed=1))
-    backbone = Classifier("resnet18", size=32).backbone
+    backbone = Classifier("resnet18", weights=None, size=32).backbone
     scores = {}
     for head in ("linear", "whitening", "knn"):
         clf = Classifier(backbone, head=head, size=32, features_cache=tmp_path)
@@ -65,7 +65,7 @@ def test_predict_gives_labels_and_probabilities(toy, tmp_path):
     from PIL import Image
 
     train = toy(40, seed=0)
-    clf = Classifier("resnet18", size=32).fit(train)
+    clf = Classifier("resnet18", weights=None, size=32).fit(train)
     paths = []
     for i in range(3):
         paths.append(tmp_path / f"img{i}.png")
@@ -86,18 +86,18 @@ def test_predict_gives_labels_and_probabilities(toy, tmp_path):
 
 
 def test_paper_solver_and_validation_split(toy):
-    clf = Classifier("resnet18", size=32, solver="paper", epochs=3, seed=2)
+    clf = Classifier("resnet18", weights=None, size=32, solver="paper", epochs=3, seed=2)
     clf.fit(toy(40, seed=0))
     assert clf.options.lr == 5e-4 and clf.options.batch_size == 64
     assert len(clf.history["loss"]) == 3 and len(clf.history["val_macro_f1"]) == 3
     assert clf.net.scaler.__class__.__name__ == "Identity"   # the paper's raw features
-    fast = Classifier("resnet18", size=32).fit(toy(40, seed=0))
+    fast = Classifier("resnet18", weights=None, size=32).fit(toy(40, seed=0))
     assert fast.history["weight_decay"] in fast.history["tried"]
 
 
 def test_in_memory_images_are_known_by_content(toy):
     # two array data sets of one length share their item names ("<arrays>[i]")
-    clf = Classifier("resnet18", size=32)
+    clf = Classifier("resnet18", weights=None, size=32)
     first, second = clf.embed(toy(10, seed=0)), clf.embed(toy(10, seed=1))
     assert list(first["source"]) == list(second["source"])
     assert not np.array_equal(first["feature"], second["feature"])

@@ -22,7 +22,7 @@ def _round_trip(clf, data, path):
 
 @pytest.mark.parametrize("head", ["mlp", "whitening", "knn"])
 def test_frozen_heads_round_trip(head, toy, tmp_path):
-    clf = Classifier("resnet18", head=head, size=32,
+    clf = Classifier("resnet18", weights=None, head=head, size=32,
                      **({"hidden": (8,), "dropout": 0.2} if head == "mlp" else {}))
     clf.fit(toy(30, seed=0))
     loaded = _round_trip(clf, toy(10, seed=1), tmp_path / "m.astrofm")
@@ -33,8 +33,8 @@ def test_frozen_heads_round_trip(head, toy, tmp_path):
 def test_lora_with_a_weights_file_stores_only_what_trained(toy, tmp_path, tiny_vit):
     from astrofm import backbones
 
-    torch.manual_seed(0)
-    weights = backbones.load("dinov2-small", **tiny_vit).save_weights(tmp_path / "w.safetensors")
+    backbone = backbones.load("dinov2-small", weights=None, **tiny_vit)
+    weights = backbone.save_weights(tmp_path / "w.safetensors")
     clf = Classifier("dinov2-small", tuning="lora", weights=weights, backbone_options=tiny_vit,
                      lora_rank=2, epochs=1, batch_size=8)
     clf.fit(toy(16, seed=0, side=28))
@@ -45,8 +45,7 @@ def test_lora_with_a_weights_file_stores_only_what_trained(toy, tmp_path, tiny_v
     stored = [k for k in tensors if k.startswith("backbone.")]
     assert stored and all("lora_" in k for k in stored)
     # other weights under the same file name are caught, not silently used
-    torch.manual_seed(1)
-    backbones.load("dinov2-small", **tiny_vit).save_weights(weights)
+    backbones.load("dinov2-small", weights=None, seed=1, **tiny_vit).save_weights(weights)
     with pytest.raises(WeightsError, match="differ from those this classifier was trained"):
         astrofm.load(tmp_path / "m.astrofm")
 
@@ -54,7 +53,7 @@ def test_lora_with_a_weights_file_stores_only_what_trained(toy, tmp_path, tiny_v
 def test_full_fine_tune_round_trips_on_files(toy, tmp_path):
     from PIL import Image
 
-    clf = Classifier("resnet18", tuning="full", size=32, epochs=1, batch_size=8)
+    clf = Classifier("resnet18", weights=None, tuning="full", size=32, epochs=1, batch_size=8)
     clf.fit(toy(24, seed=0))
     path = tmp_path / "new.png"
     Image.fromarray(toy(1, seed=5).images[0]).save(path)
@@ -67,7 +66,7 @@ def test_full_fine_tune_round_trips_on_files(toy, tmp_path):
 
 
 def test_unfitted_classifier_cannot_predict_or_save(tmp_path):
-    clf = Classifier("resnet18", size=32)
+    clf = Classifier("resnet18", weights=None, size=32)
     with pytest.raises(TrainingError, match="call fit"):
         clf.predict(np.zeros((32, 32)))
     with pytest.raises(TrainingError, match="call fit"):

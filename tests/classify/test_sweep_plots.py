@@ -22,7 +22,8 @@ def test_frozen_sweep_reuses_features_and_is_reproducible(toy, monkeypatch):
     real = astrofm.features.embed
     monkeypatch.setattr(astrofm.features, "embed",
                         lambda data, **kw: calls.append(len(data)) or real(data, **kw))
-    table = sweep("resnet18", train, test, fractions=(0.3, 1.0), seeds=(0, 1), size=32)
+    table = sweep("resnet18", train, test, fractions=(0.3, 1.0), seeds=(0, 1), size=32,
+                  weights=None)
     assert calls == [60, 20]            # the backbone ran once over each split
     assert is_test(test)
     assert list(table["fraction"]) == [0.3, 1.0]
@@ -34,13 +35,14 @@ def test_frozen_sweep_reuses_features_and_is_reproducible(toy, monkeypatch):
     assert (table["macro_f1_mean"] <= table["macro_f1_max"]).all()
     assert table["class_f1_mean"].shape == (2, 2)
     assert table.meta["classes"] == ["a", "b"] and table.meta["seeds"] == [0, 1]
-    again = sweep("resnet18", train, test, fractions=(0.3, 1.0), seeds=(0, 1), size=32)
+    again = sweep("resnet18", train, test, fractions=(0.3, 1.0), seeds=(0, 1), size=32,
+                  weights=None)
     np.testing.assert_array_equal(again["macro_f1_runs"], table["macro_f1_runs"])
 
 
 def test_end_to_end_sweep_trains_a_backbone_per_run(toy):
     table = sweep("resnet18", toy(24, seed=0), toy(8, seed=1), fractions=(1.0,), seeds=(0,),
-                  tuning="full", size=32, epochs=1, batch_size=8)
+                  tuning="full", size=32, epochs=1, batch_size=8, weights=None)
     assert len(table) == 1 and table.meta["tuning"] == "full"
 
 
@@ -48,10 +50,10 @@ def test_plots_draw_on_axes(toy):
     import matplotlib.pyplot as plt
 
     sweep_table = sweep("resnet18", toy(30, seed=0), toy(10, seed=1), fractions=(0.5, 1.0),
-                        seeds=(0,), size=32)
+                        seeds=(0,), size=32, weights=None)
     ax = plot_sweep([sweep_table, sweep_table], labels=["a", "b"])
     assert len(ax.lines) == 2 and ax.get_ylabel().startswith("macro F1")
-    clf = Classifier("resnet18", size=32).fit(toy(30, seed=0))
+    clf = Classifier("resnet18", weights=None, size=32).fit(toy(30, seed=0))
     report = clf.evaluate(toy(10, seed=2))
     ax = plot_per_class_f1([report, report], labels=["x", "y"])
     assert len(ax.patches) == 4

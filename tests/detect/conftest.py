@@ -19,6 +19,8 @@ def tiny_detector(model="dinov2-small", tuning="frozen", **options):
     options = {"input_scale": 1.0, "anchor_sizes": (8.0, 12.0, 18.0), **TINY_NET, **options}
     if model == "dinov2-small":
         options.setdefault("backbone_options", TINY_VIT)
+    if isinstance(model, str):
+        options.setdefault("weights", None)
     return Detector(model, tuning, **options)
 
 

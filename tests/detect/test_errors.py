@@ -29,7 +29,7 @@ def _coco(tmp_path, boxes, *, write_images=True, size=64):
 
 def test_boxes_outside_the_image(tmp_path):
     with pytest.raises(BoxError, match="outside image"):
-        Detector("dinov2-small", backbone_options=TINY_VIT).fit(
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT).fit(
             _coco(tmp_path, [[60.0, 60, 10, 10]]))
 
 
@@ -40,7 +40,7 @@ def test_zero_area_boxes(tmp_path):
 
 def test_training_images_without_sources(tmp_path):
     with pytest.raises(DatasetError, match="train: the training images hold no boxes"):
-        Detector("dinov2-small", backbone_options=TINY_VIT).fit(_coco(tmp_path, []))
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT).fit(_coco(tmp_path, []))
 
 
 def test_an_image_without_sources_gives_an_empty_catalogue():
@@ -51,7 +51,7 @@ def test_an_image_without_sources_gives_an_empty_catalogue():
 
 def test_coco_naming_missing_images(tmp_path):
     with pytest.raises(DatasetError, match="do not exist"):
-        Detector("dinov2-small", backbone_options=TINY_VIT).fit(
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT).fit(
             _coco(tmp_path, [[1.0, 1, 5, 5]], write_images=False))
 
 
@@ -65,13 +65,14 @@ def test_tile_smaller_than_the_model_minimum():
 
 
 def test_unfitted_and_misconfigured_detectors(tmp_path):
-    det = Detector("dinov2-small", backbone_options=TINY_VIT, **TINY_NET)
+    det = Detector("dinov2-small", weights=None, backbone_options=TINY_VIT, **TINY_NET)
     with pytest.raises(TrainingError, match="has not been fitted"):
         det.detect(np.ones((64, 64)))
     with pytest.raises(ConfigError, match="input_scale=0.5"):
-        Detector("dinov2-small", backbone_options=TINY_VIT, input_scale=0.5)
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT, input_scale=0.5)
     with pytest.raises(ConfigError, match="replace_steps"):
-        Detector("dinov2-small", backbone_options=TINY_VIT, replace_steps={"ResizeForPatch": None})
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT,
+                 replace_steps={"ResizeForPatch": None})
     with pytest.raises(ConfigError, match="model=3"):
         Detector(3)
     with pytest.raises(ConfigError, match="train: give a COCO JSON file"):
@@ -90,8 +91,9 @@ def test_classes_follow_the_training_set(tmp_path):
     coco["annotations"][1]["category_id"] = 2
     path.write_text(json.dumps(coco))
     with pytest.raises(DatasetError, match="2 classes but the detector knows 1"):
-        Detector("dinov2-small", backbone_options=TINY_VIT, classes=["source"]).fit(path)
-    det = Detector("dinov2-small", backbone_options=TINY_VIT, **TINY_NET)
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT,
+                 classes=["source"]).fit(path)
+    det = Detector("dinov2-small", weights=None, backbone_options=TINY_VIT, **TINY_NET)
     det.fit(path, path, epochs=1, max_steps=1, progress=False)
     assert det.classes == ["source", "extended"]
     assert det.network.roi_heads.box_predictor.cls_score.out_features == 3

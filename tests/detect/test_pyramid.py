@@ -28,7 +28,7 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_levels_strides_and_channels(name):
     options, cls = CASES[name]
-    body = feature_pyramid(backbones.load(name, **options), out_channels=24)
+    body = feature_pyramid(backbones.load(name, weights=None, **options), out_channels=24)
     assert isinstance(body, cls) and body.out_channels == 24
     h, w = 128, 192
     with torch.no_grad():
@@ -43,8 +43,8 @@ def test_torchvision_infers_exact_strides(name):
     """RoIAlign's scales and the anchors' strides are the pyramid's, on a padded batch."""
     options, _ = CASES[name]
     prior = BoxPrior(8.0, 1.0, (8.0, 16.0), (1.0,), 16.0)
-    net = build_faster_rcnn(backbones.load(name, **options), 1, prior, out_channels=16,
-                            representation_size=32).eval()
+    net = build_faster_rcnn(backbones.load(name, weights=None, **options), 1, prior,
+                            out_channels=16, representation_size=32).eval()
     images, _ = net.transform([torch.randn(3, 100, 90)])
     assert tuple(images.tensors.shape[-2:]) == (128, 96)  # padded to multiples of 32
     with torch.no_grad():

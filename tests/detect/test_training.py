@@ -31,7 +31,7 @@ def test_few_steps_reduce_the_loss(fields):
 
 
 def test_fit_measures_the_prior_and_keeps_a_frozen_backbone(fields):
-    det = Detector("dinov2-small", "frozen", backbone_options=TINY_VIT, **TINY_NET)
+    det = Detector("dinov2-small", "frozen", weights=None, backbone_options=TINY_VIT, **TINY_NET)
     before = {k: v.clone() for k, v in det.backbone.state_dict().items()}
     det.fit(fields, epochs=1, batch_size=2, max_steps=2, progress=False)
 

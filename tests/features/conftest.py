@@ -9,7 +9,7 @@ def tiny_vit():
     """A 2-block DINOv2-small (patch 14, width 48) with random weights."""
     from astrofm import backbones
 
-    return backbones.load("dinov2-small", depth=2, embed_dim=48, num_heads=3)
+    return backbones.load("dinov2-small", weights=None, depth=2, embed_dim=48, num_heads=3)
 
 
 def _sky_wcs(n=64, ra=150.0, dec=2.0):

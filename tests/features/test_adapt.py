@@ -65,7 +65,7 @@ def test_replace_and_drop_steps(tiny_vit, fits_files):
 
 def test_bad_arguments(tiny_vit, fits_files):
     with pytest.raises(UnknownNameError, match="dinov9"):
-        adapt(fits_files[0], model="dinov9")
+        adapt(fits_files[0], model="dinov9", weights=None)
     with pytest.raises(ConfigError, match="either"):
         adapt(fits_files[0], model=tiny_vit, size=56, preprocessing=Pipeline([]))
     with pytest.raises(ConfigError, match="backbone name"):
@@ -104,6 +104,6 @@ def test_by_name_uses_the_cache(monkeypatch, fits_files):
                         adapt_module.functools.lru_cache(maxsize=4)(counting))
     spec = astrofm.backbones.get("resnet18")
     for _ in range(2):
-        batch = adapt(fits_files[0], model="resnet18", size=32)
+        batch = adapt(fits_files[0], model="resnet18", weights=None, size=32)
         assert batch.features().shape == (1, spec.feature_dim)
     assert calls == ["resnet18"]

@@ -40,7 +40,7 @@ def test_discovered_by_astrofm():
 def test_full_size_on_meta_matches_declaration(name):
     declared = backbones.get(name)
     with torch.device("meta"):
-        encoder = backbones.load(name)
+        encoder = backbones.load(name, weights=None)
     assert encoder.spec == declared
     classifier = declared.feature_dim * 1000 + 1000
     millions = (encoder.num_parameters() + classifier) / 1e6
@@ -51,7 +51,7 @@ def test_full_size_on_meta_matches_declaration(name):
                                   "zoobot-greyscale-convnext-nano"])
 def test_builds_offline_with_random_weights(name):
     torch.manual_seed(0)
-    encoder = backbones.load(name)
+    encoder = backbones.load(name, weights=None)
     spec = encoder.spec
     x = torch.rand(2, spec.in_channels, 64, 96)
     with torch.no_grad():
@@ -70,7 +70,7 @@ def test_builds_offline_with_random_weights(name):
 
 def test_safetensors_and_hub_folder_round_trip(tmp_path):
     torch.manual_seed(1)
-    encoder = backbones.load("zoobot-convnext-nano", depths=(1, 1, 1, 1))
+    encoder = backbones.load("zoobot-convnext-nano", weights=None, depths=(1, 1, 1, 1))
     path = encoder.save_weights(tmp_path / "zoobot.safetensors")
     snapshot = tmp_path / "models--mwalmsley--zoobot-encoder-convnext_nano" / "snapshots" / "abc"
     snapshot.mkdir(parents=True)
