@@ -40,6 +40,7 @@ __all__ = [
     "match_prefix",
     "describe_mismatch",
     "load_checked",
+    "unreadable_weights",
     "hub_errors",
     "is_hub_error",
 ]
@@ -202,10 +203,8 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         else:
             checkpoint = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # unreadable formats raise many types; all mean the same
-        raise WeightsError(
-            f"cannot read weights from {str(file)!r}: {exc}. astrofm reads .safetensors "
-            f"files and torch checkpoints that load with torch.load(weights_only=True)"
-        ) from exc
+        # torch's own text advises unsafe loading, so astrofm's replaces it (kept as cause).
+        raise unreadable_weights(file) from exc
     state = _unwrap(checkpoint)
     if state is None:
         raise WeightsError(
@@ -216,6 +215,30 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def unreadable_weights(file: Path | str) -> WeightsError:
+    """The error for a weights file that is no format astrofm reads.
+
+    Parameters
+    ----------
+    file : pathlib.Path or str
+        The file, for the message.
+
+    Returns
+    -------
+    WeightsError
+        To be raised from the reader's exception, which is kept as its cause.
+    """
+    return WeightsError(
+        f"cannot read weights from {str(file)!r}: it is neither a .safetensors file nor a "
+        f"torch checkpoint of plain tensors (it may be truncated or of another format, or "
+        f"hold pickled Python objects, which astrofm never loads because that can run code). "
+        f"astrofm reads .safetensors files, torch checkpoints (.pt, .pth, .bin, .ckpt) holding "
+        f"only tensors, possibly in dicts such as {{'state_dict': ...}}, and hub snapshot "
+        f"folders; convert the weights, e.g. with safetensors.torch.save_file(state_dict, "
+        f"'model.safetensors')"
+    )
 
 
 def _unwrap(checkpoint: Any) -> dict[str, Any] | None:

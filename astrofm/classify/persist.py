@@ -13,8 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from astrofm.errors import AstrofmError, ConfigError, FileFormatError, WeightsError
-from astrofm.features.fingerprint import backbone_digest
+from astrofm.errors import ConfigError, FileFormatError
 
 __all__ = ["save_classifier", "load_classifier"]
 
@@ -30,7 +29,7 @@ def _json_history(history: dict) -> dict:
 
 def save_classifier(clf, path, backbone="auto") -> Path:
     """Write ``clf`` to ``path``; see :meth:`Classifier.save`."""
-    from astrofm.saving import save_model
+    from astrofm.saving import save_model, weights_digest
 
     if backbone not in ("auto", True, False):
         raise ConfigError(f"backbone={backbone!r}: give 'auto', True or False.")
@@ -59,7 +58,7 @@ def save_classifier(clf, path, backbone="auto") -> Path:
         "weights": None if include else reference,
         "build_options": build_options,
         "backbone_included": include,
-        "backbone_digest": None if include else backbone_digest(clf.backbone, skip_lora=True),
+        "backbone_digest": None if include else weights_digest(clf.backbone),
         "tuning": clf.tuning,
         "head": clf.head_name,
         "head_config": clf.net.head.config(),
@@ -75,54 +74,49 @@ def save_classifier(clf, path, backbone="auto") -> Path:
 
 
 def load_classifier(cls, config: dict, tensors: dict):
-    """Rebuild a classifier saved by :func:`save_classifier`."""
+    """Rebuild a classifier saved by :func:`save_classifier`.
+
+    ``config`` has been checked by :func:`astrofm.saving.read_model`; the tensors must
+    be exactly those of the rebuilt head, scaler and (stored part of the) backbone.
+    """
     from astrofm.classify.heads import Standardize, build_head
     from astrofm.classify.module import ClassifierNet
     from astrofm.preprocess import from_dict
+    from astrofm.saving import check_weights, load_stored
 
-    try:
-        tuning, options = config["tuning"], config["options"]
-        head_config = dict(config["head_config"])
-        kwargs = {k: options[k] for k in _TUNING_KEYS.get(tuning, ()) + _RUN_KEYS}
-        kwargs.update({k: v for k, v in head_config.items() if k != "n_bank"})
-        clf = cls(config["model"], head=config["head"], tuning=tuning,
-                  preprocessing=from_dict(config["preprocessing"]),
-                  weights=config["weights"], backbone_options=config["build_options"],
-                  pooling=config["pooling"], **kwargs)
-        parts = {}
-        for key, tensor in tensors.items():
-            prefix, _, name = key.partition(".")
-            parts.setdefault(prefix, {})[name] = tensor
-        _load_backbone(clf.backbone, parts.get("backbone", {}), config)
-        head = build_head(config["head"], config["in_dim"], len(config["classes"]),
-                          **head_config)
-        head.load_state_dict(parts.get("head", {}))
-        scaler = None
-        if config["scaler"]:
-            scaler = Standardize(config["in_dim"])
-            scaler.load_state_dict(parts["scaler"])
-    except AstrofmError:
-        raise
-    except (KeyError, RuntimeError, TypeError) as err:
-        raise FileFormatError(f"a saved classifier that this astrofm cannot rebuild "
-                              f"({type(err).__name__}: {err}); save it again.") from err
+    parts = {}
+    for key, tensor in tensors.items():
+        prefix, _, name = key.partition(".")
+        parts.setdefault(prefix, {})[name] = tensor
+    unexpected = sorted(k for k in tensors if k.partition(".")[0] not in
+                        {"backbone", "head"} | ({"scaler"} if config["scaler"] else set()))
+    if unexpected:
+        raise FileFormatError(f"unexpected tensors {', '.join(unexpected[:5])}.")
+    tuning, options = config["tuning"], config["options"]
+    head_config = dict(config["head_config"])
+    names = _TUNING_KEYS.get(tuning, ()) + _RUN_KEYS
+    if any(k not in options for k in names):
+        raise FileFormatError(f"the training options lack "
+                              f"{', '.join(k for k in names if k not in options)}.")
+    kwargs = {k: options[k] for k in names}
+    kwargs.update({k: v for k, v in head_config.items() if k != "n_bank"})
+    clf = cls(config["model"], head=config["head"], tuning=tuning,
+              preprocessing=from_dict(config["preprocessing"]),
+              weights=config["weights"], backbone_options=config["build_options"],
+              pooling=config["pooling"], **kwargs)
+    if config["backbone_included"]:
+        load_stored(clf.backbone, parts.get("backbone", {}), "backbone")
+    else:
+        load_stored(clf.backbone, parts.get("backbone", {}), "backbone",
+                    stored=lambda key: "lora_" in key)
+        check_weights(clf.backbone, config["weights"], config["backbone_digest"], "classifier")
+    head = build_head(config["head"], config["in_dim"], len(config["classes"]), **head_config)
+    load_stored(head, parts.get("head", {}), "head")
+    scaler = None
+    if config["scaler"]:
+        scaler = Standardize(config["in_dim"])
+        load_stored(scaler, parts.get("scaler", {}), "scaler")
     clf.classes = list(config["classes"])
     clf.history = dict(config.get("history", {}))
     clf.net = ClassifierNet(clf.backbone, head, clf.pooling, scaler).eval()
     return clf
-
-
-def _load_backbone(backbone, state: dict, config: dict) -> None:
-    if config["backbone_included"]:
-        backbone.load_state_dict(state)
-        return
-    if state:
-        result = backbone.load_state_dict(state, strict=False)
-        if result.unexpected_keys:
-            raise RuntimeError(f"unexpected backbone tensors {result.unexpected_keys[:3]}")
-    if backbone_digest(backbone, skip_lora=True) != config["backbone_digest"]:
-        raise WeightsError(
-            f"the backbone weights {config['weights']!r} of {config['model']!r} differ from "
-            "those this classifier was trained with; give the same weights file (or save "
-            "the classifier with backbone=True to carry its backbone)."
-        )

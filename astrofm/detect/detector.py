@@ -372,7 +372,7 @@ class Detector:
         randomly initialised; a frozen pretrained backbone is rebuilt from its weights
         reference), the box prior, and the exact preprocessing.
         """
-        from astrofm.saving import save_model
+        from astrofm.saving import save_model, weights_digest
 
         self._require_network("save")
         if self.name is None:
@@ -381,8 +381,10 @@ class Detector:
                               "backbone_options= to save it.")
         state = self.network.state_dict()
         if not self._keeps_backbone():
-            state = {k: v for k, v in state.items() if not k.startswith("backbone.backbone.")}
+            state = {k: v for k, v in state.items() if not _is_backbone_key(k)}
         config = {"model": self.name, "weights": self.weights,
+                  "backbone_digest": (None if self._keeps_backbone()
+                                      else weights_digest(self.backbone)),
                   "backbone_options": self.backbone_options, "tuning": self.tuning,
                   "tuning_options": self.tuning_options, "classes": self.classes,
                   "min_patches": self.min_patches, "prior": self.prior.to_dict(),
@@ -392,21 +394,26 @@ class Detector:
 
     @classmethod
     def from_saved(cls, config: dict, tensors: dict) -> Detector:
-        """Rebuild a detector from :meth:`save`'s description and tensors."""
+        """Rebuild a detector from :meth:`save`'s description and tensors.
+
+        ``config`` has been checked by :func:`astrofm.saving.read_model`. The tensors must
+        be exactly those of the rebuilt network (less the backbone's when it is rebuilt
+        from its weights, whose digest must then match the one saved).
+        """
         from astrofm.preprocess import from_dict
+        from astrofm.saving import check_weights, load_stored
 
         det = cls(config["model"], config["tuning"], weights=config["weights"],
                   backbone_options=config["backbone_options"], classes=config["classes"],
                   min_patches=config["min_patches"], tuning_options=config["tuning_options"],
                   **config["network"])
         det._build(BoxPrior.from_dict(config["prior"]), from_dict(config["preprocessing"]))
-        missing, unexpected = det.network.load_state_dict(tensors, strict=False)
-        stored_backbone = any(k.startswith("backbone.backbone.") for k in tensors)
-        missing = [k for k in missing if stored_backbone or not k.startswith("backbone.backbone.")]
-        if missing or unexpected:
-            raise TrainingError(f"the saved detector does not fit its rebuilt network (missing "
-                                f"{missing[:3]}, unexpected {unexpected[:3]}); it was saved by "
-                                "an incompatible astrofm or backbone version.")
+        if det._keeps_backbone():
+            load_stored(det.network, tensors, "network")
+        else:
+            load_stored(det.network, tensors, "network",
+                        stored=lambda key: not _is_backbone_key(key))
+            check_weights(det.backbone, config["weights"], config["backbone_digest"], "detector")
         det.history = config.get("history", {})
         det.network.eval()
         return det
@@ -417,3 +424,8 @@ class Detector:
             return f"<Detector {name} ({self.tuning}), not fitted>"
         return (f"<Detector {name} ({self.tuning}), input scale {self.prior.scale:.2f}, "
                 f"anchors {self.prior.anchor_sizes} px, classes {self.classes}>")
+
+
+def _is_backbone_key(key: str) -> bool:
+    """Whether a network tensor is the backbone's own (not the pyramid's or the heads')."""
+    return key.startswith("backbone.backbone.")

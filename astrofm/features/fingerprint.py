@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-__all__ = ["backbone_digest", "inputs_digest"]
+__all__ = ["backbone_digest", "inputs_digest", "tensors_digest"]
 
 
 def backbone_digest(backbone, *, skip_lora: bool = False) -> str:
@@ -35,6 +35,28 @@ def backbone_digest(backbone, *, skip_lora: bool = False) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).numpy().tobytes())
     return f"sha1:{digest.hexdigest()}"
+
+
+def tensors_digest(tensors: dict) -> str:
+    """``"sha256:<hex>"`` of named tensors: their names, dtypes, shapes and values.
+
+    A saved model records it, so that a tensor changed, removed or added afterwards
+    is found when it is loaded.
+
+    Parameters
+    ----------
+    tensors : dict of str to torch.Tensor
+        The tensors; their order does not matter.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        # Viewed as bytes, so that dtypes numpy lacks (bfloat16) are hashed too.
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def inputs_digest(dataset) -> str:

@@ -124,15 +124,34 @@ def test_wrong_architecture_reports_shapes(tmp_path):
         backbones.load("resnet18", weights=path)
 
 
+def assert_unreadable(info, path, cause):
+    """astrofm's own explanation, never torch's advice to load unsafely; the cause kept."""
+    message = str(info.value)
+    assert str(path) in message and "neither a .safetensors file nor a torch" in message
+    assert "weights_only" not in message and "Re-running" not in message
+    assert isinstance(info.value.__cause__, cause)
+
+
 def test_unreadable_and_unsafe_files(tmp_path):
+    import pickle
+
+    from safetensors import SafetensorError
+
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="junk.pt"):
+    with pytest.raises(WeightsError) as info:
         backbones.load("resnet18", weights=junk)
+    assert_unreadable(info, junk, pickle.UnpicklingError)
     unsafe = tmp_path / "unsafe.pt"
     torch.save({"state_dict": {}, "payload": Payload()}, unsafe)
-    with pytest.raises(WeightsError, match="weights_only"):
+    with pytest.raises(WeightsError) as info:
         backbones.load("resnet18", weights=unsafe)
+    assert_unreadable(info, unsafe, pickle.UnpicklingError)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x07" * 64)
+    with pytest.raises(WeightsError) as info:
+        backbones.load("resnet18", weights=garbage)
+    assert_unreadable(info, garbage, SafetensorError)
     no_tensors = tmp_path / "empty.pt"
     torch.save({"epoch": 1}, no_tensors)
     with pytest.raises(WeightsError, match="no state dict"):
@@ -141,6 +160,17 @@ def test_unreadable_and_unsafe_files(tmp_path):
     empty_dir.mkdir()
     with pytest.raises(WeightsError, match="no single weights file"):
         backbones.load("resnet18", weights=empty_dir)
+
+
+def test_a_transformers_folder_with_a_garbage_weights_file(tmp_path):
+    import pickle
+
+    backbones.load("msn-base", weights=None, **TINY_MSN).model.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    (tmp_path / "pytorch_model.bin").write_bytes(b"garbage, not a checkpoint")
+    with pytest.raises(WeightsError) as info:
+        backbones.load("msn-base", weights=tmp_path, **TINY_MSN)
+    assert_unreadable(info, tmp_path / "pytorch_model.bin", pickle.UnpicklingError)
 
 
 def test_bad_weights_arguments(tmp_path):

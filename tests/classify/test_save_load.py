@@ -6,8 +6,8 @@ import torch
 
 import astrofm
 from astrofm.classify import Classifier
-from astrofm.errors import ConfigError, TrainingError, WeightsError
-from astrofm.saving import read_model
+from astrofm.errors import ConfigError, FileFormatError, TrainingError, WeightsError
+from astrofm.saving import read_model, save_model
 
 
 def _round_trip(clf, data, path):
@@ -46,8 +46,9 @@ def test_lora_with_a_weights_file_stores_only_what_trained(toy, tmp_path, tiny_v
     assert stored and all("lora_" in k for k in stored)
     # other weights under the same file name are caught, not silently used
     backbones.load("dinov2-small", weights=None, seed=1, **tiny_vit).save_weights(weights)
-    with pytest.raises(WeightsError, match="differ from those this classifier was trained"):
+    with pytest.raises(WeightsError, match="differ from those this classifier was trained") as info:
         astrofm.load(tmp_path / "m.astrofm")
+    assert str(weights) in str(info.value) and "m.astrofm" in str(info.value)
 
 
 def test_full_fine_tune_round_trips_on_files(toy, tmp_path):
@@ -71,3 +72,37 @@ def test_unfitted_classifier_cannot_predict_or_save(tmp_path):
         clf.predict(np.zeros((32, 32)))
     with pytest.raises(TrainingError, match="call fit"):
         clf.save(tmp_path / "m.astrofm")
+
+
+def test_a_missing_or_extra_lora_tensor_is_refused(toy, tmp_path, tiny_vit):
+    from astrofm import backbones
+
+    weights = backbones.load("dinov2-small", weights=None, **tiny_vit).save_weights(
+        tmp_path / "w.safetensors")
+    clf = Classifier("dinov2-small", tuning="lora", weights=weights, backbone_options=tiny_vit,
+                     lora_rank=2, epochs=1, batch_size=8)
+    clf.fit(toy(8, seed=0, side=28))
+    path = clf.save(tmp_path / "m.astrofm")
+    _, config, tensors = read_model(path)
+    lora = sorted(k for k in tensors if "lora_" in k)
+    # Re-saved, so that the tensor digest is right and only the key check can object.
+    save_model(path, "classifier", config, {k: v for k, v in tensors.items() if k != lora[0]})
+    with pytest.raises(FileFormatError, match="missing keys: " + lora[0][len("backbone."):]):
+        astrofm.load(path)
+    save_model(path, "classifier", config, {**tensors, "backbone.lora_extra": torch.zeros(2)})
+    with pytest.raises(FileFormatError, match="unexpected keys: lora_extra") as info:
+        astrofm.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_classifier_relabelled_as_a_detector_is_refused(toy, tmp_path):
+    clf = Classifier("resnet18", head="knn", weights=None, size=32)
+    clf.fit(toy(10, seed=0))
+    path = clf.save(tmp_path / "m.astrofm")
+    _, config, tensors = read_model(path)
+    save_model(path, "detector", config, tensors)
+    with pytest.raises(FileFormatError, match="not a valid saved detector") as info:
+        astrofm.load(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert all(f in message for f in ("backbone_options", "tuning_options", "prior", "network"))

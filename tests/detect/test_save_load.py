@@ -10,9 +10,10 @@ import astrofm
 from astrofm.cli import main
 from astrofm.detect import Detector
 from astrofm.detect.simulate import simulate_field
-from astrofm.saving import read_model
+from astrofm.errors import FileFormatError, WeightsError
+from astrofm.saving import read_model, save_model
 
-from .conftest import TINY_NET, tiny_detector
+from .conftest import TINY_NET, TINY_VIT, tiny_detector
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,36 @@ def test_command_line_detect(tmp_path, field, capsys):
     _same(table, det.detect(field, tile=64, overlap=8, score_threshold=0.0, progress=False))
     assert reg.read_text().count("box(") == len(table)
     assert main(["detect", str(field), str(field), "-o", str(out)]) == 2
+
+
+def test_a_detector_edited_to_another_backbone_is_refused(tmp_path):
+    path = tiny_detector(weights=None).save(tmp_path / "finder.astrofm")
+    _, config, tensors = read_model(path)
+    config["backbone_options"] = {**TINY_VIT, "embed_dim": 96}
+    save_model(path, "detector", config, tensors)
+    with pytest.raises(FileFormatError, match="wrong shapes: backbone.backbone.") as info:
+        astrofm.load(path)
+    assert str(path) in str(info.value) and "(48,) vs (96,) expected" in str(info.value)
+
+
+def test_a_replaced_weights_file_is_caught(tmp_path):
+    torch.manual_seed(0)
+    weights = tiny_detector(weights=None).backbone.save_weights(tmp_path / "tiny.safetensors")
+    path = tiny_detector(weights=weights).save(tmp_path / "finder.astrofm")
+    assert astrofm.load(path).weights == str(weights)
+    torch.manual_seed(1)
+    tiny_detector(weights=None).backbone.save_weights(weights)
+    with pytest.raises(WeightsError, match="differ from those this detector was trained") as info:
+        astrofm.load(path)
+    message = str(info.value)
+    assert str(path) in message and str(weights) in message
+    assert read_model(path)[1]["backbone_digest"] in message
+
+
+def test_a_missing_network_tensor_is_named(tmp_path):
+    path = tiny_detector(weights=None).save(tmp_path / "finder.astrofm")
+    _, config, tensors = read_model(path)
+    key = sorted(k for k in tensors if k.startswith("roi_heads."))[0]
+    save_model(path, "detector", config, {k: v for k, v in tensors.items() if k != key})
+    with pytest.raises(FileFormatError, match=f"missing keys: {key}"):
+        astrofm.load(path)

@@ -7,11 +7,13 @@ eager implementation for that one call, the only one that returns the weights.
 
 from __future__ import annotations
 
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from astrofm.backbones.backbone import Backbone, Encoding
@@ -23,6 +25,8 @@ from astrofm.backbones.weights import (
     read_state_dict,
     shapes,
     snapshot_folder,
+    unreadable_weights,
+    weights_file,
 )
 from astrofm.errors import ConfigError, WeightsError
 
@@ -205,6 +209,9 @@ def _from_local(spec, path, options, config_kwargs, load_kwargs, model_cls, conf
                 None, config=config_cls(**config_kwargs), state_dict=state,
                 output_loading_info=True,
             )
+    except (pickle.UnpicklingError, EOFError, SafetensorError) as exc:
+        # transformers read the folder's weights file itself; torch's text advises unsafe loading.
+        raise unreadable_weights(weights_file(path)) from exc
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
         if state is not None:
