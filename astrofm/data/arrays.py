@@ -26,9 +26,12 @@ class ArrayDataset(ImageDataset):
         Name of the image array, ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, 3)``
         (channels last is recognised by a last axis of 3 or 4).
     labels : str or None
-        Name of the label array; None for unlabelled images.
+        Name of the label array; None for unlabelled images. Labels follow
+        :mod:`astrofm.data.labels`: integer codes (floats with whole values count as
+        integers), names or bools, all of one kind, none missing (NaN).
     class_names : str or None
-        Name of an array of class names (as MiraBest's ``label_names``), if present.
+        Name of an array of class names (as MiraBest's ``label_names``), if present;
+        integer labels index it. Without it, classes are the sorted distinct labels.
     transform : callable, optional
         Applied to each AstroImage.
 

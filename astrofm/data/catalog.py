@@ -44,7 +44,8 @@ class CatalogDataset(ImageDataset):
     path_column : str
         Column with the image paths; relative paths are taken from ``root``.
     label_column : str, optional
-        Column with class names or codes.
+        Column with class names or codes, following :mod:`astrofm.data.labels`: one
+        kind per column (names are stripped of padding), no blank or masked entry.
     classes : sequence, optional
         Class names in code order (default: the sorted distinct labels).
     box_columns : sequence of 4 str, optional
