@@ -10,7 +10,7 @@ import numpy as np
 from astrofm.errors import ConfigError, FileFormatError, InputFileError
 from astrofm.image import AstroImage
 
-__all__ = ["load"]
+__all__ = ["load", "image_size", "FORMATS"]
 
 #: What :func:`load` reads from a path, for error messages.
 FORMATS = ("FITS (.fits, .fit, .fts; gzip, bzip2 or zip compressed; tile-compressed .fz), "
@@ -146,6 +146,56 @@ def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:
         f"load: cannot load a {type(source).__name__}; pass a path, an astropy HDU or "
         "HDUList, a numpy array, an NDData or an AstroImage."
     )
+
+
+def image_size(path) -> tuple[int, int]:
+    """``(height, width)`` of the image :func:`load` reads from ``path``.
+
+    The size comes from the file's header (the first FITS HDU with image data, as
+    ``load`` chooses it; PIL's header of a raster image) without reading the pixels.
+    Files whose header astropy or PIL cannot read alone are loaded whole, so that
+    they raise the errors ``load`` raises.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An image file.
+
+    Returns
+    -------
+    tuple of int
+    """
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(len(_FITS_MAGIC))
+        size = _fits_size(path) if head.startswith(_FITS_MAGIC) else _raster_size(path)
+        if size is not None:
+            return size
+    return tuple(load(path).shape[-2:])
+
+
+def _fits_size(path):
+    from astropy.io import fits
+
+    from astrofm.io.fits import is_image_hdu
+
+    try:
+        with fits.open(path) as hdul:
+            return next((tuple(int(n) for n in hdu.shape[-2:]) for hdu in hdul
+                         if is_image_hdu(hdu)), None)
+    except (OSError, ValueError, EOFError):
+        return None  # load reports what is wrong with the file
+
+
+def _raster_size(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None  # load reports what is wrong with the file, or reads it otherwise
 
 
 def _no_hdu(hdu, name):
