@@ -76,3 +76,17 @@ def test_classifier_pairs_use_the_same_rules():
     with pytest.raises(DatasetError, match="mix integer codes"):
         labelled((IMAGES, [1, "1", 2, 2]), "train")
     assert labelled((IMAGES, [1.0, 2, 2, 1]), "train").classes == ["1", "2"]
+
+
+def test_feature_tables_use_the_same_rules():
+    from astropy.table import MaskedColumn, Table
+
+    features = np.zeros((4, 3), np.float32)
+    table = Table({"feature": features, "label": np.array([2.0, 1.0, 10.0, 1.0])})
+    items = labelled(table, "test")
+    # Whole floats are the integer classes a data set of ints gets, in numeric order.
+    assert items.classes == ["1", "2", "10"] and items.names.tolist() == ["2", "1", "10", "1"]
+    table["label"] = MaskedColumn([1, 2, 1, 2], mask=[False, False, True, False])
+    with pytest.raises(DatasetError, match=r"test: column 'label': 1 of 4 labels are missing "
+                                           r".* at positions 2"):
+        labelled(table, "test")
