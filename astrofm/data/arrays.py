@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from astrofm.data.base import ImageDataset
+from astrofm.data.labels import normalise_labels
 from astrofm.errors import DatasetError, FileFormatError, InputFileError
 from astrofm.image import AstroImage
 
@@ -65,7 +66,9 @@ class ArrayDataset(ImageDataset):
                     f"{self.path}: no label array {labels!r}; it holds {sorted(arrays)}. "
                     "Pass labels=None for unlabelled images."
                 )
-            label_values = np.asarray(arrays[labels])
+            # Normalised here too, so that an error names the file and the array.
+            label_values = normalise_labels(arrays[labels],
+                                            where=f"{self.path}: array {labels!r}")
         names = None
         if class_names is not None and class_names in arrays:
             names = [str(c) for c in np.asarray(arrays[class_names]).tolist()]

@@ -28,6 +28,9 @@ def test_whole_floats_are_the_integer_class():
     ds = ArrayDataset({"images": np.zeros((3, 4, 4)), "labels": np.array([1.0, 0.0, 1.0]),
                        "label_names": np.array(["FRI", "FRII"])})
     assert ds.classes == ["FRI", "FRII"] and ds.labels.tolist() == [1, 0, 1]
+    with pytest.raises(DatasetError, match=r"<arrays>: array 'labels': 1 of 3 labels are "
+                                           "missing"):
+        ArrayDataset({"images": np.zeros((3, 4, 4)), "labels": np.array([1.0, np.nan, 0.0])})
 
 
 def test_fractional_floats_are_refused():
@@ -46,7 +49,8 @@ def test_missing_labels_are_counted_and_located(labels):
 def test_blank_catalogue_label(tmp_path):
     fits.PrimaryHDU(np.ones((4, 4))).writeto(tmp_path / "a.fits")
     (tmp_path / "cat.csv").write_text("path,kind\na.fits,FRI\na.fits,\na.fits,FRII\n")
-    with pytest.raises(DatasetError, match=r"1 of 3 labels are missing .* at positions 1"):
+    with pytest.raises(DatasetError, match=r"cat\.csv: column 'kind': 1 of 3 labels are "
+                                           r"missing .* at positions 1"):
         CatalogDataset(tmp_path / "cat.csv", label_column="kind")
 
 
