@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
+from astrofm.data.labels import normalise_labels
 from astrofm.errors import ConfigError, DatasetError, SplitError
 
 __all__ = ["mark_test", "is_test", "Labelled", "labelled", "codes_for", "class_weights",
@@ -158,19 +159,19 @@ def _pair_dataset(pair, where):
 def _from_table(table: Table, where: str) -> Labelled:
     if len(table) == 0:
         raise SplitError(f"{where}: the feature table has no rows; give a non-empty split.")
-    if "class_name" in table.colnames:
-        names = np.asarray(table["class_name"], dtype=str)
-    elif "label" in table.colnames:
-        names = np.asarray(table["label"]).astype(str)
-    else:
+    column = next((c for c in ("class_name", "label") if c in table.colnames), None)
+    if column is None:
         raise DatasetError(f"{where}: the feature table has no 'label' or 'class_name' "
                            "column; embed a labelled data set.")
+    # The rules of astrofm.data.labels: 1 and 1.0 are one class, a blank is refused.
+    values = normalise_labels(table[column], where=f"{where}: column {column!r}")
+    names = np.array([str(v) for v in values], dtype=str)
     if "CLASSES" in table.meta:
         classes = json.loads(table.meta["CLASSES"])
     elif "label" in table.colnames:
         # Without the declared list, the codes the table holds give the order.
-        pairs = sorted(set(zip(np.asarray(table["label"]).tolist(), names.tolist(),
-                               strict=True)))
+        codes = normalise_labels(table["label"], where=f"{where}: column 'label'")
+        pairs = sorted(set(zip(codes, names.tolist(), strict=True)))
         classes = list(dict.fromkeys(name for _, name in pairs))
     else:
         classes = sorted(set(names.tolist()))

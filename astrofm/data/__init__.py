@@ -2,13 +2,15 @@
 
 Every data set yields ``(tensor, target)`` pairs and works with DataLoader workers:
 it holds paths and small arrays, and reads each image in the worker that needs it.
+Labels follow one set of rules everywhere (:mod:`astrofm.data.labels`).
 """
 
 from astrofm.data.arrays import ArrayDataset
-from astrofm.data.base import ImageDataset, encode_labels, image_to_tensor
+from astrofm.data.base import ImageDataset, image_to_tensor
 from astrofm.data.catalog import CatalogDataset, read_table
 from astrofm.data.coco import CocoDataset
 from astrofm.data.folder import FolderDataset
+from astrofm.data.labels import encode_labels, normalise_labels
 from astrofm.data.sources import ListDataset
 from astrofm.data.splits import LabelledSubset, label_fraction, subset, train_val_split
 
@@ -23,6 +25,7 @@ __all__ = [
     "encode_labels",
     "image_to_tensor",
     "label_fraction",
+    "normalise_labels",
     "read_table",
     "subset",
     "train_val_split",

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from astrofm.data.base import ImageDataset
+from astrofm.data.labels import normalise_labels
 from astrofm.errors import DatasetError, FileFormatError, InputFileError
 from astrofm.image import AstroImage
 
@@ -26,9 +27,12 @@ class ArrayDataset(ImageDataset):
         Name of the image array, ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, 3)``
         (channels last is recognised by a last axis of 3 or 4).
     labels : str or None
-        Name of the label array; None for unlabelled images.
+        Name of the label array; None for unlabelled images. Labels follow
+        :mod:`astrofm.data.labels`: integer codes (floats with whole values count as
+        integers), names or bools, all of one kind, none missing (NaN).
     class_names : str or None
-        Name of an array of class names (as MiraBest's ``label_names``), if present.
+        Name of an array of class names (as MiraBest's ``label_names``), if present;
+        integer labels index it. Without it, classes are the sorted distinct labels.
     transform : callable, optional
         Applied to each AstroImage.
 
@@ -62,7 +66,9 @@ class ArrayDataset(ImageDataset):
                     f"{self.path}: no label array {labels!r}; it holds {sorted(arrays)}. "
                     "Pass labels=None for unlabelled images."
                 )
-            label_values = np.asarray(arrays[labels])
+            # Normalised here too, so that an error names the file and the array.
+            label_values = normalise_labels(arrays[labels],
+                                            where=f"{self.path}: array {labels!r}")
         names = None
         if class_names is not None and class_names in arrays:
             names = [str(c) for c in np.asarray(arrays[class_names]).tolist()]

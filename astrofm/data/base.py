@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from astrofm.data.labels import encode_labels
 from astrofm.errors import DatasetError
 from astrofm.image import AstroImage
 
@@ -33,46 +34,6 @@ def image_to_tensor(image) -> torch.Tensor:
     return torch.from_numpy(data if data.ndim == 3 else data[np.newaxis])
 
 
-def encode_labels(values, classes: Sequence | None = None, *, where: str = "labels"):
-    """Integer codes and class names for a column of labels.
-
-    Parameters
-    ----------
-    values : sequence
-        Class names or integer codes, one per image.
-    classes : sequence, optional
-        The class names in code order. By default, the sorted distinct values.
-    where : str
-        Name of the argument or column, for error messages.
-
-    Returns
-    -------
-    codes : numpy.ndarray of int64
-    classes : list
-    """
-    values = np.asarray(values)
-    if classes is None:
-        classes = sorted(np.unique(values).tolist())
-    classes = list(classes)
-    if values.dtype.kind in "iu" and all(isinstance(c, str) for c in classes):
-        codes = values.astype(np.int64)
-        bad = (codes < 0) | (codes >= len(classes))
-        if bad.any():
-            raise DatasetError(
-                f"{where}: integer labels must lie in 0..{len(classes) - 1} to index the "
-                f"{len(classes)} class names; found {sorted(set(codes[bad].tolist()))[:5]}."
-            )
-        return codes, classes
-    lookup = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({v for v in values.tolist() if v not in lookup}, key=str)
-    if unknown:
-        raise DatasetError(
-            f"{where}: labels {unknown[:5]} are not among the classes {classes}; "
-            "pass classes= with every class name."
-        )
-    return np.array([lookup[v] for v in values.tolist()], dtype=np.int64), classes
-
-
 class ImageDataset(Dataset, ABC):
     """A torch data set of astronomical images with optional labels.
 
@@ -85,9 +46,11 @@ class ImageDataset(Dataset, ABC):
     sources : sequence of str
         One name per image (a path, or ``"file.npz[12]"`` for arrays).
     labels : sequence, optional
-        Class names or codes, one per image.
+        Class names or codes, one per image; the accepted kinds and the class order
+        are those of :mod:`astrofm.data.labels` (one kind per data set, no missing
+        labels, classes sorted).
     classes : sequence, optional
-        Class names in code order.
+        Class names in code order; with names given, integer labels index them.
     transform : callable, optional
         Applied to each loaded AstroImage, e.g. a :class:`astrofm.preprocess.Pipeline`.
     """
@@ -105,7 +68,8 @@ class ImageDataset(Dataset, ABC):
                     f"{type(self).__name__}: {len(labels)} labels for {len(self.sources)} "
                     "images; give exactly one label per image."
                 )
-            self.labels, self.classes = encode_labels(labels, classes)
+            self.labels, self.classes = encode_labels(
+                labels, classes, where=f"{type(self).__name__} labels")
         self.transform = transform
 
     def __len__(self) -> int:

@@ -11,6 +11,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from astrofm.data.base import ImageDataset
+from astrofm.data.labels import normalise_labels
 from astrofm.errors import DatasetError, FileFormatError, InputFileError
 from astrofm.image import AstroImage
 
@@ -44,7 +45,8 @@ class CatalogDataset(ImageDataset):
     path_column : str
         Column with the image paths; relative paths are taken from ``root``.
     label_column : str, optional
-        Column with class names or codes.
+        Column with class names or codes, following :mod:`astrofm.data.labels`: one
+        kind per column (names are stripped of padding), no blank or masked entry.
     classes : sequence, optional
         Class names in code order (default: the sorted distinct labels).
     box_columns : sequence of 4 str, optional
@@ -94,7 +96,9 @@ class CatalogDataset(ImageDataset):
         paths = [Path(str(p).strip()) for p in self.table[path_column]]
         if root is not None:
             paths = [p if p.is_absolute() else root / p for p in paths]
-        labels = None if label_column is None else _plain(self.table[label_column])
+        # Normalised here too, so that an error names the file and the column.
+        labels = None if label_column is None else normalise_labels(
+            _plain(self.table[label_column]), where=f"{where}: column {label_column!r}")
         self.boxes = None if box_columns is None else np.stack(
             [np.asarray(self.table[c], dtype=float) for c in box_columns], axis=1)
         self.positions = None

@@ -33,26 +33,32 @@ class CocoDataset(ImageDataset):
     Parameters
     ----------
     annotations : str or path
-        The COCO JSON file.
+        The COCO JSON file: top-level lists ``images`` (``id``, ``file_name``;
+        ``width`` and ``height`` optional), ``annotations`` (``id``, ``image_id``,
+        ``category_id``, ``bbox``) and ``categories`` (``id``, ``name``). Image sizes
+        are read from the image files' headers; boxes must lie inside them.
     image_root : str or path, optional
         Folder that ``file_name`` entries are relative to; default: the JSON's folder.
     transform : callable, optional
         Applied to each AstroImage; the boxes follow its crops and resizes through the
         image's geometry.
+
+    Raises
+    ------
+    FileFormatError
+        The file is not JSON, or lacks a top-level list or a key of an entry.
+    DatasetError
+        A missing image file, an unknown ``category_id``, or a ``width``/``height``
+        that differs from the image file's.
+    BoxError
+        A box of zero area, or one outside its image.
     """
 
     def __init__(self, annotations, image_root=None, transform=None):
-        from pycocotools.coco import COCO
-
         path = Path(os.fspath(annotations))
         if not path.is_file():
             raise InputFileError(f"{path}: no such annotation file; give a COCO JSON file.")
-        try:
-            # pycocotools prints progress on stdout; a library should not.
-            with contextlib.redirect_stdout(io.StringIO()):
-                self.coco = COCO(str(path))
-        except (json.JSONDecodeError, KeyError, TypeError, AssertionError) as err:
-            raise FileFormatError(f"{path}: not a COCO annotation file ({err}).") from err
+        self.coco = _read_coco(path)
         root = Path(os.fspath(image_root)) if image_root is not None else path.parent
         self.image_ids = sorted(self.coco.getImgIds())
         cat_ids = sorted(self.coco.getCatIds())
@@ -65,24 +71,47 @@ class CocoDataset(ImageDataset):
                 f"{path}: {len(missing)} image(s) named in the annotations do not exist, e.g. "
                 f"{missing[:3]}; fix file_name or pass image_root=."
             )
-        self._boxes = [self._read_boxes(path, info) for info in infos]
+        self._boxes = [self._read_boxes(path, info, file) for info, file in zip(infos, files,
+                                                                                strict=True)]
         classes = [c["name"] for c in self.coco.loadCats(cat_ids)]
         super().__init__(files, None, classes, transform)
 
-    def _read_boxes(self, path, info):
+    def _read_boxes(self, path, info, file):
+        """Boxes and labels of one image, checked against the image's real size.
+
+        The size is read from the image file's header: ``width`` and ``height`` in the
+        JSON are optional, and when given they must match it, since boxes drawn on an
+        image of another size (a resized or re-cut version) would be misplaced.
+        """
+        from astrofm.io.loader import image_size
+
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=info["id"], iscrowd=None))
+        unknown = [a["id"] for a in anns if a["category_id"] not in self._label_of]
+        if unknown:
+            raise DatasetError(f"{path}: annotation(s) {unknown[:5]} have a category_id that "
+                               f"is not among the categories {sorted(self._label_of)}; add the "
+                               "category or fix category_id.")
         boxes = np.array([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
         boxes[:, 2:] += boxes[:, :2]
         labels = np.array([self._label_of[a["category_id"]] for a in anns], dtype=np.int64)
-        w, h = info.get("width"), info.get("height")
+        h, w = image_size(file)
+        stated = (info.get("width"), info.get("height"))
+        if stated != (None, None) and stated != (w, h):
+            raise DatasetError(
+                f"{path}: image {info['id']} ({file.name}) is given as width x height = "
+                f"{stated[0]} x {stated[1]}, but the file holds {w} x {h} pixels; correct "
+                "width and height (or drop them), and check the boxes were drawn on this "
+                "image."
+            )
         for ann, (x0, y0, x1, y1) in zip(anns, boxes, strict=True):
             if x1 <= x0 or y1 <= y0:
                 raise BoxError(f"{path}: annotation {ann['id']} has a box of zero area "
                                f"{ann['bbox']}; remove it or give it a size.")
-            if w is not None and h is not None and (x0 < 0 or y0 < 0 or x1 > w or y1 > h):
+            if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
                 raise BoxError(
-                    f"{path}: annotation {ann['id']} box {ann['bbox']} lies outside image "
-                    f"{info['id']} ({w} x {h}); clip it to the image."
+                    f"{path}: annotation {ann['id']} box {ann['bbox']} (x, y, width, height) "
+                    f"lies outside image {info['id']} ({file.name}, {w} x {h} pixels); clip "
+                    "it to the image."
                 )
         return boxes, labels
 
@@ -106,3 +135,44 @@ class CocoDataset(ImageDataset):
             "labels": torch.as_tensor(labels, dtype=torch.int64),
             "image_id": self.image_ids[index],
         }
+
+
+#: The lists a COCO file holds at the top level, and the keys each entry needs.
+_REQUIRED = {"images": ("id", "file_name"),
+             "annotations": ("id", "image_id", "category_id", "bbox"),
+             "categories": ("id", "name")}
+
+
+def _read_coco(path):
+    """A pycocotools COCO index of ``path``, after checking the file's structure."""
+    from pycocotools.coco import COCO
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FileFormatError(f"{path}: not a JSON file ({err}); give a COCO annotation "
+                              "file.") from err
+    if not isinstance(data, dict):
+        raise FileFormatError(f"{path}: a JSON {type(data).__name__}, not a COCO annotation "
+                              f"file (an object with the lists {list(_REQUIRED)}).")
+    missing = [k for k in _REQUIRED if not isinstance(data.get(k), list)]
+    if missing:
+        raise FileFormatError(
+            f"{path}: no {missing} list at the top level; a COCO annotation file holds the "
+            f"lists {list(_REQUIRED)} (empty lists where there is nothing to list)."
+        )
+    for key, fields in _REQUIRED.items():
+        for i, entry in enumerate(data[key]):
+            if not isinstance(entry, dict):
+                raise FileFormatError(f"{path}: {key}[{i}] is {str(entry)[:80]!r}, not an "
+                                      f"object with {list(fields)}.")
+            absent = [f for f in fields if f not in entry]
+            if absent:
+                raise FileFormatError(f"{path}: {key}[{i}] has no {absent}; each entry of "
+                                      f"{key!r} is an object with {list(fields)}.")
+    coco = COCO()
+    coco.dataset = data
+    # pycocotools prints progress on stdout; a library should not.
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco

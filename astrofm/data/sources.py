@@ -18,9 +18,10 @@ class ListDataset(ImageDataset):
     items : sequence
         Paths, arrays, HDUs, NDData or AstroImages.
     labels : sequence, optional
-        One class name or code per item.
+        One class name or code per item, following :mod:`astrofm.data.labels` (all of
+        one kind, none missing; classes are the sorted distinct labels).
     classes : sequence, optional
-        Class names in code order.
+        Class names in code order; with names given, integer labels index them.
     transform : callable, optional
         Applied to each loaded AstroImage.
     hdu, plane : optional

@@ -20,13 +20,16 @@ level needs the same number); the levels whose stride suits a box size pick it u
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from astrofm.errors import BoxError, ConfigError, DatasetError
 
-__all__ = ["BoxPrior", "box_prior", "box_sizes", "GRID_STRIDE"]
+__all__ = ["BoxPrior", "box_prior", "box_sizes", "check_anchors", "check_number",
+           "GRID_STRIDE"]
 
 #: Stride of the detector grid that "one patch" refers to, for every backbone family.
 GRID_STRIDE = 16
@@ -79,10 +82,70 @@ class BoxPrior:
                    tuple(float(v) for v in d["aspect_ratios"]), float(d["largest"]))
 
 
-def _positive(value, name):
-    if not np.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number; got {value!r}.")
-    return float(value)
+def _number(value, low, high, low_inclusive, integer):
+    """``value`` as a float when it is a real number in range, else None."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return None
+    number = float(value)
+    ok = (math.isfinite(number) and (number >= low if low_inclusive else number > low)
+          and (high is None or number <= high) and (not integer or number.is_integer()))
+    return number if ok else None
+
+
+def check_number(name: str, value, *, low: float = 0, high: float | None = None,
+                 low_inclusive: bool = False, integer: bool = False, hint: str = ""):
+    """A numeric option as ``int`` or ``float``, or a ConfigError naming it.
+
+    Parameters
+    ----------
+    name : str
+        The option, for the message.
+    value : object
+        What was passed.
+    low, high : float
+        Bounds; ``high`` is inclusive, ``low`` only with ``low_inclusive``.
+    integer : bool
+        Require a whole number (returned as ``int``).
+    hint : str
+        Said after the range in the message (why the bound, or what to do).
+
+    Returns
+    -------
+    int or float
+    """
+    number = _number(value, low, high, low_inclusive, integer)
+    if number is None:
+        kind = "an integer" if integer else "a number"
+        wanted = f"{kind} {'>=' if low_inclusive else '>'} {low:g}" + (
+            f" and <= {high:g}" if high is not None else "")
+        raise ConfigError(f"{name}={value!r}: give {wanted}{hint}.")
+    return int(number) if integer else number
+
+
+def check_anchors(anchor_sizes=None, aspect_ratios=None) -> tuple:
+    """Fixed anchor sizes and aspect ratios as tuples of float (None stays None).
+
+    Raises
+    ------
+    ConfigError
+        Not a non-empty sequence of positive finite numbers, naming the option.
+    """
+    examples = {"anchor_sizes": "sizes in pixels of the scaled input, e.g. (8, 16, 32)",
+                "aspect_ratios": "ratios h / w, e.g. (0.5, 1, 2)"}
+    out = []
+    for name, values in (("anchor_sizes", anchor_sizes), ("aspect_ratios", aspect_ratios)):
+        if values is None:
+            out.append(None)
+            continue
+        items = list(values) if isinstance(values, Sequence | np.ndarray) \
+            and not isinstance(values, str) else []
+        parsed = [_number(v, 0, None, False, False) for v in items]
+        if not items or None in parsed:
+            raise ConfigError(f"{name}={values!r}: give a non-empty sequence of positive "
+                              f"{examples[name]}; or None to measure them from the training "
+                              "boxes.")
+        out.append(tuple(parsed))
+    return tuple(out)
 
 
 def box_prior(boxes, *, min_patches: int = 1, scale: float | None = None,
@@ -117,15 +180,15 @@ def box_prior(boxes, *, min_patches: int = 1, scale: float | None = None,
     median = float(np.median(sizes))
     if scale is None:
         scale = max(1.0, int(min_patches) * GRID_STRIDE / median)
-    scale = _positive(scale, "input_scale")
+    scale = check_number("input_scale", scale)
     if anchor_sizes is None:
         lo, mid, hi = np.percentile(sizes * scale, [5, 50, 95])
         lo, hi = min(lo, mid / math.sqrt(2)), max(hi, mid * math.sqrt(2))
         anchor_sizes = np.geomspace(lo, hi, 3)
-    anchor_sizes = tuple(round(_positive(v, "anchor_sizes"), 2) for v in anchor_sizes)
+    anchor_sizes = tuple(round(v, 2) for v in check_anchors(anchor_sizes)[0])
     if aspect_ratios is None:
         ratio = (b[:, 3] - b[:, 1]) / (b[:, 2] - b[:, 0])
         aspect_ratios = sorted({round(float(r), 2) for r in np.percentile(ratio, [10, 50, 90])})
-    aspect_ratios = tuple(_positive(v, "aspect_ratios") for v in aspect_ratios)
+    aspect_ratios = check_anchors(None, aspect_ratios)[1]
     largest = float(np.max(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])))
     return BoxPrior(median, float(scale), anchor_sizes, aspect_ratios, largest)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from astrofm.backbones.weights import RANDOM
-from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, box_prior
+from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, box_prior, check_anchors, check_number
 from astrofm.detect.datasets import boxes_of, detection_set, with_transform
 from astrofm.detect.model import MIN_INPUT, build_faster_rcnn
 from astrofm.errors import ConfigError, DatasetError, TrainingError
@@ -64,13 +64,35 @@ class Detector:
 
     def __init__(self, model="resnet18", tuning="frozen", *, weights="pretrained",
                  backbone_options=None, classes=None, min_patches=1, input_scale=None,
-                 anchor_sizes=None,
-                 aspect_ratios=None, replace_steps=None, tuning_options=None, out_channels=256,
+                 anchor_sizes=None, aspect_ratios=None, replace_steps=None, tuning_options=None,
+                 out_channels=256,
                  representation_size=1024, min_score=0.05, nms_iou=0.5, max_detections=300,
                  **rcnn_options):
         from astrofm import backbones
         from astrofm.tuning import apply_tuning
 
+        # Checked before the backbone is built, so a bad value costs no weights download.
+        min_patches = check_number("min_patches", min_patches, low=1, low_inclusive=True,
+                                   integer=True)
+        if input_scale is not None:
+            input_scale = check_number("input_scale", input_scale, low=1, low_inclusive=True,
+                                       hint="; the detector upsamples small sources")
+        anchor_sizes, aspect_ratios = check_anchors(anchor_sizes, aspect_ratios)
+        network_options = {
+            "out_channels": check_number("out_channels", out_channels, integer=True),
+            "representation_size": check_number("representation_size", representation_size,
+                                                integer=True),
+            "min_score": check_number("min_score", min_score, low_inclusive=True, high=1),
+            "nms_iou": check_number("nms_iou", nms_iou, high=1),
+            "max_detections": check_number("max_detections", max_detections, integer=True)}
+        self._own_classes = classes is None
+        self.classes = ["source"] if classes is None else [str(c) for c in classes]
+        if not self.classes:
+            raise ConfigError("classes=(): give at least one class name, e.g. ('source',).")
+        self.replace_steps = dict(replace_steps or {})
+        if "ResizeForPatch" in self.replace_steps:
+            raise ConfigError("replace_steps: the detector sets ResizeForPatch itself from the "
+                              "input scale; pass input_scale= instead.")
         self.backbone_options = dict(backbone_options or {})
         if isinstance(model, str):
             self.name = model
@@ -86,31 +108,16 @@ class Detector:
         self.weights = None if weights in (None, RANDOM) else os.fspath(weights)
         self.tuning, self.tuning_options = tuning, dict(tuning_options or {})
         self.tuning_report = apply_tuning(self.backbone, tuning, **self.tuning_options)
-        self._own_classes = classes is None
-        self.classes = ["source"] if classes is None else [str(c) for c in classes]
-        if not self.classes:
-            raise ConfigError("classes=(): give at least one class name, e.g. ('source',).")
-        self.min_patches = int(min_patches)
-        if input_scale is not None and input_scale < 1:
-            raise ConfigError(f"input_scale={input_scale!r}: the detector upsamples small "
-                              "sources; give a factor of at least 1.")
+        self.min_patches = min_patches
         self._fixed = {"scale": input_scale, "anchor_sizes": anchor_sizes,
                        "aspect_ratios": aspect_ratios}
-        self.replace_steps = dict(replace_steps or {})
-        if "ResizeForPatch" in self.replace_steps:
-            raise ConfigError("replace_steps: the detector sets ResizeForPatch itself from the "
-                              "input scale; pass input_scale= instead.")
-        self.network_options = {"out_channels": int(out_channels),
-                                "representation_size": int(representation_size),
-                                "min_score": float(min_score), "nms_iou": float(nms_iou),
-                                "max_detections": int(max_detections), **rcnn_options}
+        self.network_options = {**network_options, **rcnn_options}
         self.prior = self.preprocessing = self.network = None
         self.history = {}
         if input_scale is not None and anchor_sizes is not None:
-            ratios = aspect_ratios if aspect_ratios is not None else (0.5, 1.0, 2.0)
-            self._build(BoxPrior(GRID_STRIDE / float(input_scale), float(input_scale),
-                                 tuple(map(float, anchor_sizes)), tuple(map(float, ratios)),
-                                 max(anchor_sizes) / float(input_scale)))
+            ratios = aspect_ratios or (0.5, 1.0, 2.0)
+            self._build(BoxPrior(GRID_STRIDE / input_scale, input_scale, anchor_sizes, ratios,
+                                 max(anchor_sizes) / input_scale))
 
     # ---------------------------------------------------------------- building
     def _default_preprocessing(self, prior):

@@ -10,11 +10,18 @@ import numpy as np
 from astrofm.errors import ConfigError, FileFormatError, InputFileError
 from astrofm.image import AstroImage
 
-__all__ = ["load"]
+__all__ = ["load", "image_size", "FORMATS"]
+
+#: What :func:`load` reads from a path, for error messages.
+FORMATS = ("FITS (.fits, .fit, .fts; gzip, bzip2 or zip compressed; tile-compressed .fz), "
+           "PNG, JPEG, TIFF and the other images PIL reads, and models saved by astrofm "
+           "(.astrofm)")
 
 _FITS_MAGIC = b"SIMPLE  ="
+_ZIP_MAGIC = b"PK\x03\x04"
 # astropy opens gzip-, bzip2-, zip-, xz- and (with uncompresspy) LZW-compressed FITS.
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04", b"\xfd7zXZ\x00", b"\x1f\x9d")
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", _ZIP_MAGIC, b"\xfd7zXZ\x00", b"\x1f\x9d")
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:
@@ -33,7 +40,11 @@ def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:
         - an ``astropy.nddata.NDData`` or ``CCDData`` (its mask, WCS, unit used);
         - an :class:`~astrofm.image.AstroImage`, returned unchanged;
         - a saved model (a ``.astrofm`` file written by a classifier's or detector's
-          ``save``), which is rebuilt and returned instead of an image.
+          ``save``, or such a file renamed), which is rebuilt and returned instead of
+          an image.
+
+        Other files (safetensors weights, NumPy ``.npy``/``.npz``, text) are refused
+        with a :class:`~astrofm.errors.FileFormatError` that lists these formats.
 
         Leave it None when ``bands`` is given.
     hdu : int, str or tuple, optional
@@ -137,6 +148,56 @@ def load(source=None, *, hdu=None, plane=None, bands=None) -> AstroImage:
     )
 
 
+def image_size(path) -> tuple[int, int]:
+    """``(height, width)`` of the image :func:`load` reads from ``path``.
+
+    The size comes from the file's header (the first FITS HDU with image data, as
+    ``load`` chooses it; PIL's header of a raster image) without reading the pixels.
+    Files whose header astropy or PIL cannot read alone are loaded whole, so that
+    they raise the errors ``load`` raises.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An image file.
+
+    Returns
+    -------
+    tuple of int
+    """
+    path = Path(path)
+    if path.is_file():
+        with open(path, "rb") as f:
+            head = f.read(len(_FITS_MAGIC))
+        size = _fits_size(path) if head.startswith(_FITS_MAGIC) else _raster_size(path)
+        if size is not None:
+            return size
+    return tuple(load(path).shape[-2:])
+
+
+def _fits_size(path):
+    from astropy.io import fits
+
+    from astrofm.io.fits import is_image_hdu
+
+    try:
+        with fits.open(path) as hdul:
+            return next((tuple(int(n) for n in hdu.shape[-2:]) for hdu in hdul
+                         if is_image_hdu(hdu)), None)
+    except (OSError, ValueError, EOFError):
+        return None  # load reports what is wrong with the file
+
+
+def _raster_size(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None  # load reports what is wrong with the file, or reads it otherwise
+
+
 def _no_hdu(hdu, name):
     if hdu is not None:
         raise ConfigError(f"{name}: hdu={hdu!r} applies to FITS sources only; drop it.")
@@ -161,6 +222,14 @@ def _load_path(source, hdu, plane) -> AstroImage:
     if not head:
         raise FileFormatError(f"{name}: the file is empty (0 bytes); write or download it "
                               "again.")
+    if _is_safetensors(head, path):
+        return _load_safetensors(path, name)
+    if head.startswith(_NPY_MAGIC) or (head.startswith(_ZIP_MAGIC) and _is_npz(path)):
+        raise FileFormatError(
+            f"{name}: a NumPy array file, not an image file; astrofm.load reads {FORMATS}. "
+            "Read the arrays with numpy.load and pass an array to astrofm.load (or the "
+            ".npz file to astrofm.data.ArrayDataset)."
+        )
     if head.startswith(_FITS_MAGIC) or head.startswith(_COMPRESSED_MAGIC):
         from astrofm.io.fits import read_fits
 
@@ -169,3 +238,45 @@ def _load_path(source, hdu, plane) -> AstroImage:
     from astrofm.io.raster import read_raster
 
     return read_raster(path, plane=plane)
+
+
+def _is_safetensors(head: bytes, path: Path) -> bool:
+    """A safetensors file starts with the length of its JSON header, then the header."""
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 0 < int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
+
+
+def _is_npz(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return bool(names) and all(n.endswith(".npy") for n in names)
+
+
+def _load_safetensors(path: Path, name: str):
+    """A saved model under another name is loaded; other safetensors files are refused."""
+    from safetensors import SafetensorError, safe_open
+
+    from astrofm.saving import _FORMAT, load_model
+
+    try:
+        # Only the header is read; the tensors stay on disk.
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise FileFormatError(
+            f"{name}: looks like a safetensors file but cannot be read ({err}); it may be "
+            f"truncated. astrofm.load reads {FORMATS}."
+        ) from None
+    if metadata.get("format") == _FORMAT:
+        return load_model(path)
+    raise FileFormatError(
+        f"{name}: a safetensors file of tensors, not an image or a saved astrofm model; "
+        f"astrofm.load reads {FORMATS}. To use it as backbone weights, pass it as "
+        "weights= to astrofm.backbones.load."
+    )

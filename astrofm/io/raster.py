@@ -28,6 +28,7 @@ import numpy as np
 from astrofm.errors import FileFormatError
 from astrofm.image import AstroImage
 from astrofm.io.arrays import make_image, plane_index
+from astrofm.io.loader import FORMATS
 
 __all__ = ["read_raster"]
 
@@ -99,8 +100,21 @@ def _read_pil(path, plane, name):
         im = Image.open(path)
     except UnidentifiedImageError:
         raise FileFormatError(
-            f"{name}: neither a FITS file nor an image format astrofm reads (PNG, JPEG, "
-            "TIFF, ...). Check the file type; FITS files start with 'SIMPLE  ='."
+            f"{name}: neither a FITS file nor an image format astrofm reads; it reads "
+            f"{FORMATS}. Check the file type; FITS files start with 'SIMPLE  ='."
+        ) from None
+    except Image.DecompressionBombError as exc:
+        raise FileFormatError(
+            f"{name}: {exc} If the image really is that large, raise "
+            "PIL.Image.MAX_IMAGE_PIXELS; otherwise the file is corrupt."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        # A few bytes that happen to match a format's signature (a safetensors header
+        # passes for a BMP DIB) make PIL fail while parsing the rest of the header.
+        raise FileFormatError(
+            f"{name}: not an image astrofm can read: it starts like an image format PIL "
+            f"knows, but its header is invalid ({exc}). astrofm reads {FORMATS}; check "
+            "the file type, or write or download it again if it is truncated."
         ) from None
     with im:
         frames = getattr(im, "n_frames", 1)
@@ -161,7 +175,8 @@ def _read_tiff(path, plane, name):
             series = tif.series[0]
             array, axes = series.asarray(), series.axes
             has_alpha = any(kind.name.endswith("ALPHA") for kind in page.extrasamples)
-    except (tifffile.TiffFileError, ValueError, OSError) as exc:
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError) as exc:
+        # tifffile raises IndexError for a file whose first page cannot be found.
         raise FileFormatError(
             f"{name}: the TIFF cannot be read ({exc}); it looks truncated or corrupt."
         ) from None

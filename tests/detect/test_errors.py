@@ -97,3 +97,38 @@ def test_classes_follow_the_training_set(tmp_path):
     det.fit(path, path, epochs=1, max_steps=1, progress=False)
     assert det.classes == ["source", "extended"]
     assert det.network.roi_heads.box_predictor.cls_score.out_features == 3
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"anchor_sizes": [-1]}, r"anchor_sizes=\[-1\]: give a non-empty sequence of positive"),
+    ({"anchor_sizes": [8, 0]}, r"anchor_sizes=\[8, 0\]"),
+    ({"anchor_sizes": [8, float("nan")]}, "anchor_sizes="),
+    ({"anchor_sizes": []}, r"anchor_sizes=\[\]"),
+    ({"anchor_sizes": "8"}, "anchor_sizes='8'"),
+    ({"aspect_ratios": [0.5, -1]}, r"aspect_ratios=\[0\.5, -1\]"),
+    ({"min_patches": 0}, "min_patches=0: give an integer >= 1"),
+    ({"min_patches": 1.5}, "min_patches=1.5: give an integer >= 1"),
+    ({"input_scale": float("nan")}, "input_scale=nan: give a number >= 1"),
+    ({"out_channels": 0}, "out_channels=0: give an integer > 0"),
+    ({"representation_size": -5}, "representation_size=-5"),
+    ({"min_score": 1.5}, r"min_score=1\.5: give a number >= 0 and <= 1"),
+    ({"nms_iou": 0}, "nms_iou=0: give a number > 0 and <= 1"),
+    ({"max_detections": 0}, "max_detections=0"),
+])
+def test_numeric_options_are_checked_before_the_backbone_is_built(monkeypatch, options, named):
+    # Before: anchor_sizes=[-1] and the others were accepted (or failed deep in torchvision).
+    import astrofm.backbones
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the backbone was built before the options were checked")
+
+    monkeypatch.setattr(astrofm.backbones, "load", no_build)
+    with pytest.raises(ConfigError, match=named):
+        Detector("dinov2-small", weights=None, backbone_options=TINY_VIT, **options)
+
+
+def test_valid_fixed_anchors_build_the_network():
+    det = tiny_detector(input_scale=2, anchor_sizes=np.array([8, 16]), aspect_ratios=[1],
+                        weights=None)
+    assert det.prior.anchor_sizes == (8.0, 16.0) and det.prior.aspect_ratios == (1.0,)
+    assert det.prior.largest == pytest.approx(8.0)  # 16 px of the scaled input

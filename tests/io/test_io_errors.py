@@ -153,3 +153,61 @@ def test_errors_are_astrofm_errors_and_builtins(tmp_path):
         astrofm.load(path)
     with pytest.raises(astrofm.errors.AstrofmError):
         astrofm.load(path)
+
+
+#: Words of the list of formats that every "not an image" error carries.
+FORMAT_LIST = r"FITS \(.*PNG, JPEG, TIFF.*\.astrofm"
+
+
+def _safetensors(path, metadata=None):
+    import torch
+    from safetensors.torch import save_file
+
+    # A 3-float tensor gives a 56-byte JSON header: PIL takes the length for a BMP DIB.
+    save_file({"weight": torch.zeros(3)}, str(path), metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "weights.png"])
+def test_safetensors_that_is_not_a_model(tmp_path, name):
+    # Before: PIL's "OSError: Unsupported BMP pixel depth".
+    path = _safetensors(tmp_path / name)
+    with pytest.raises(FileFormatError, match=rf"{name}: a safetensors file.*{FORMAT_LIST}.*"
+                                              "astrofm.backbones.load"):
+        astrofm.load(path)
+
+
+def test_renamed_saved_model_is_loaded(tmp_path, monkeypatch):
+    import astrofm.saving
+
+    path = _safetensors(tmp_path / "model.safetensors", {"format": "astrofm-model"})
+    monkeypatch.setattr(astrofm.saving, "load_model", lambda p: ("rebuilt", p))
+    assert astrofm.load(path) == ("rebuilt", path)
+
+
+@pytest.mark.parametrize(("head", "says"), [
+    (b"BM", rf"header is invalid .*{FORMAT_LIST}"),
+    (b"(\x00\x00\x00", rf"header is invalid .*{FORMAT_LIST}"),
+    (b"II*\x00", "the TIFF cannot be read"),
+    (b"qoif", "MAX_IMAGE_PIXELS"),
+    (b"", rf"neither a FITS file .*{FORMAT_LIST}"),
+])
+def test_random_bytes_with_an_image_suffix(tmp_path, head, says):
+    # Signatures PIL or tifffile recognise, followed by garbage: before, OSError,
+    # IndexError or DecompressionBombError escaped.
+    path = tmp_path / "noise.png"
+    path.write_bytes(head + np.random.default_rng(7).bytes(300))
+    with pytest.raises(FileFormatError, match=rf"noise\.png: .*{says}"):
+        astrofm.load(path)
+
+
+def test_numpy_files_and_text(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((4, 4)))
+    np.savez(tmp_path / "b.npz", images=np.ones((2, 4, 4)))
+    (tmp_path / "c.txt").write_text("ra,dec\n1,2\n")
+    for name in ("a.npy", "b.npz"):
+        with pytest.raises(FileFormatError, match=rf"{name}: a NumPy array file.*{FORMAT_LIST}"
+                                                  ".*numpy.load"):
+            astrofm.load(tmp_path / name)
+    with pytest.raises(FileFormatError, match=rf"c\.txt: neither a FITS .*{FORMAT_LIST}"):
+        astrofm.load(tmp_path / "c.txt")
