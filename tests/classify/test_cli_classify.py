@@ -17,7 +17,7 @@ def test_train_then_evaluate(tmp_path, toy, capsys):
     test = _npz(tmp_path / "test.npz", toy, 10, 1)
     model = tmp_path / "m.astrofm"
     code = main(["train", train, "-o", str(model), "-m", "resnet18", "--size", "32",
-                 "--head", "mlp", "--hidden", "8", "-q"])
+                 "--head", "mlp", "--hidden", "8", "--weights", "random", "-q"])
     assert code == 0
     out = capsys.readouterr().out
     assert "validation macro F1" in out and str(model) in out
@@ -35,7 +35,7 @@ def test_train_then_evaluate(tmp_path, toy, capsys):
 def test_train_errors_are_messages(tmp_path, toy, capsys):
     train = _npz(tmp_path / "train.npz", toy, 30, 0)
     code = main(["train", train, "-o", str(tmp_path / "m.astrofm"), "-m", "resnet18",
-                 "--head", "svm", "-q"])
+                 "--head", "svm", "--weights", "random", "-q"])
     assert code == 2
     assert "unknown head 'svm'" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "absent.astrofm"), train, "-q"]) == 2
