@@ -66,7 +66,7 @@ def _weights(value: str):
 
 
 def _embed(args) -> int:
-    from astrofm.features.store import check_writable
+    from astrofm.runtime import check_writable
 
     check_writable(args.output, _OUTPUT)
     from astrofm.features import embed
@@ -124,7 +124,7 @@ def _check_test_classes(train, test, path) -> None:
 
 
 def _train(args) -> int:
-    from astrofm.features.store import check_writable
+    from astrofm.runtime import check_writable
 
     check_writable(args.output, _OUTPUT)
     from astrofm.classify import Classifier, mark_test
@@ -160,14 +160,14 @@ def _load_saved(path, cls, writer: str):
 
 
 def _evaluate(args) -> int:
-    from astrofm.features.store import atomic_path, check_writable
-    from astrofm.runtime import check_figure_path
+    from astrofm.runtime import check_figure_path, check_writable
 
     if args.output:
         check_writable(args.output, _OUTPUT)
     if args.confusion:
         check_figure_path(args.confusion, "--confusion")
     from astrofm.classify import Classifier, mark_test
+    from astrofm.features.store import atomic_path
 
     clf = _load_saved(args.model, Classifier, "'astrofm train' or Classifier.save()")
     clf.options.progress = not args.quiet
@@ -187,14 +187,14 @@ def _evaluate(args) -> int:
 
 
 def _detect(args) -> int:
-    from astrofm.detect.catalog import check_catalog_path
-    from astrofm.features.store import check_writable
-    from astrofm.runtime import check_torch_device, parse_tile
+    from astrofm.runtime import check_torch_device, check_writable, parse_tile
 
     tile = None if args.tile == "whole" else parse_tile(args.tile, "--tile")
-    check_catalog_path(args.output, _OUTPUT)
     if args.regions:
         check_writable(args.regions, "--regions")
+    from astrofm.detect.catalog import check_catalog_path
+
+    check_catalog_path(args.output, _OUTPUT)
     if args.device:
         check_torch_device(args.device, "--device")
     from astrofm.detect import Detector

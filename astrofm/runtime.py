@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import tempfile
 import typing
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from astrofm.errors import ConfigError
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
            "check_accelerator", "check_precision", "check_torch_device", "check_loop",
-           "parse_tile", "check_figure_path", "figure_formats"]
+           "parse_tile", "check_figure_path", "figure_formats", "check_writable",
+           "cannot_write"]
 
 
 def _is_int(value) -> bool:
@@ -170,8 +172,6 @@ def check_figure_path(path, option: str) -> Path:
         Naming ``option``, for a suffix Matplotlib cannot write or a path that cannot
         be written.
     """
-    from astrofm.features.store import check_writable
-
     formats = figure_formats()
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
@@ -180,3 +180,52 @@ def check_figure_path(path, option: str) -> Path:
                           f"{path.suffix or '(no suffix)'!r}; use one of "
                           f"{', '.join('.' + s for s in sorted(formats))}.")
     return check_writable(path, option)
+
+
+def cannot_write(path, err: OSError, option: str | None = None) -> ConfigError:
+    """The error for an OSError met writing ``path``: names the file (and ``option``)."""
+    name = f"{option}={path}" if option else str(path)
+    return ConfigError(f"{name}: cannot write this file ({err.strerror or err}); choose a "
+                       "path in a folder you can write to.")
+
+
+def check_writable(path, option: str) -> Path:
+    """Check, leaving nothing behind, that a file can be written at ``path``.
+
+    The nearest existing folder on the way to ``path`` must be a folder in which a file
+    can be created (:func:`~astrofm.features.store.atomic_path` makes the missing
+    folders below it), and ``path`` must not be a folder itself. Called before any
+    compute, so a run does not end by failing to save what it computed.
+
+    Parameters
+    ----------
+    path : str or path
+        The file to be written.
+    option : str
+        The argument or command-line option that gave ``path``, for the message.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ConfigError
+        Naming ``option`` and ``path``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option}={path}: is a folder; give a file name inside it.")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{option}={path}: {folder} is a file, not a folder; choose "
+                          "another path.")
+    try:
+        # A real probe: permission bits say nothing for root or on a read-only mount.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise cannot_write(path, err, option) from err
+    return path

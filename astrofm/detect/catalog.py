@@ -310,7 +310,7 @@ def check_catalog_path(path, option: str = "output") -> Path:
         Naming ``option``, for a suffix :func:`write_catalog` does not know or a path
         that cannot be written (see :func:`astrofm.features.store.check_writable`).
     """
-    from astrofm.features.store import check_writable
+    from astrofm.runtime import check_writable
 
     _catalog_format(path, option)
     return check_writable(path, option)

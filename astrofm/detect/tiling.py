@@ -300,8 +300,7 @@ def check_detect_options(tile, batch_size, output=None, regions=None):
         written.
     """
     from astrofm.detect.catalog import check_catalog_path
-    from astrofm.features.store import check_writable
-    from astrofm.runtime import parse_tile, positive_int
+    from astrofm.runtime import check_writable, parse_tile, positive_int
 
     tile = parse_tile(tile)
     positive_int(batch_size, "batch_size")

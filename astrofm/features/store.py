@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from astrofm.errors import ConfigError
+from astrofm.runtime import cannot_write
 
-__all__ = ["atomic_path", "check_writable", "ShardStore"]
+__all__ = ["atomic_path", "ShardStore"]
 
 
 @contextlib.contextmanager
@@ -36,7 +37,7 @@ def atomic_path(path, suffix: str | None = None):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}",
                                    dir=path.parent)
     except OSError as err:
-        raise _cannot_write(path, err) from err
+        raise cannot_write(path, err) from err
     os.close(fd)
     os.unlink(tmp)  # writers such as astropy's refuse to overwrite without being told
     try:
@@ -47,58 +48,10 @@ def atomic_path(path, suffix: str | None = None):
         try:
             os.replace(tmp, path)
         except OSError as err:
-            raise _cannot_write(path, err) from err
+            raise cannot_write(path, err) from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _cannot_write(path, err: OSError, option: str | None = None) -> ConfigError:
-    name = f"{option}={path}" if option else str(path)
-    return ConfigError(f"{name}: cannot write this file ({err.strerror or err}); choose a "
-                       "path in a folder you can write to.")
-
-
-def check_writable(path, option: str) -> Path:
-    """Check, without writing anything, that a file can be written at ``path``.
-
-    The nearest existing folder on the way to ``path`` must be a folder in which a file
-    can be created (:func:`atomic_path` makes the missing folders below it), and
-    ``path`` must not be a folder itself. Called before any compute, so a run does not
-    end by failing to save what it computed.
-
-    Parameters
-    ----------
-    path : str or path
-        The file to be written.
-    option : str
-        The argument or command-line option that gave ``path``, for the message.
-
-    Returns
-    -------
-    pathlib.Path
-
-    Raises
-    ------
-    ConfigError
-        Naming ``option`` and ``path``.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{option}={path}: is a folder; give a file name inside it.")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ConfigError(f"{option}={path}: {folder} is a file, not a folder; choose "
-                          "another path.")
-    try:
-        # A real probe: permission bits say nothing for root or on a read-only mount.
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise _cannot_write(path, err, option) from err
-    return path
 
 
 def _umask() -> int:
