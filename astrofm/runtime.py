@@ -151,7 +151,8 @@ def parse_tile(tile, option: str = "tile"):
         tile = int(tile)
     if not _is_int(tile) or tile < 1:
         raise ConfigError(f"{option}={tile!r}: give a tile side in pixels (a positive whole "
-                          "number), 'auto' or whole-image.")
+                          "number), 'auto', or the whole image (None; 'whole' on the "
+                          "command line).")
     return int(tile)
 
 
