@@ -57,12 +57,23 @@ def _info(args) -> int:
     return 0
 
 
+_OUTPUT = "-o/--output"
+
+
+def _weights(value: str):
+    """The API's ``weights=`` for a ``--weights`` value: 'random' is random initialisation."""
+    return None if value == "random" else value
+
+
 def _embed(args) -> int:
+    from astrofm.runtime import check_writable
+
+    check_writable(args.output, _OUTPUT)
     from astrofm.features import embed
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith(
         (".csv", ".ecsv")) else args.inputs
-    table = embed(inputs, model=args.model, pooling=args.pooling, weights=args.weights,
+    table = embed(inputs, model=args.model, pooling=args.pooling, weights=_weights(args.weights),
                   size=args.size, batch_size=args.batch_size, num_workers=args.workers,
                   device=args.device, precision=args.precision, output=args.output,
                   cache=args.cache, progress=not args.quiet, hdu=args.hdu)
@@ -86,10 +97,12 @@ def _labelled_data(path: str, label_column: str, hdu=None):
 
 
 def _classifier_options(args) -> dict:
-    names = ("weights", "size", "pooling", "solver", "epochs", "lr", "batch_size", "blocks",
+    names = ("size", "pooling", "solver", "epochs", "lr", "batch_size", "blocks",
              "lora_rank", "warmup_epochs", "patience", "seed", "device", "precision",
              "features_cache")
     options = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    # Always passed: None (random) must not fall back to the API's default.
+    options["weights"] = _weights(args.weights)
     if args.hidden:
         options["hidden"] = tuple(args.hidden)
     if args.no_augment:
@@ -97,11 +110,30 @@ def _classifier_options(args) -> dict:
     return {**options, "num_workers": args.workers, "progress": not args.quiet}
 
 
+def _check_test_classes(train, test, path) -> None:
+    """Refuse a test split with classes the training split lacks, before any training."""
+    from astrofm.classify.data import labelled
+    from astrofm.errors import DatasetError
+
+    known = labelled(train, "train").classes
+    unknown = sorted(set(labelled(test, "test").names.tolist()) - set(known))
+    if unknown:
+        raise DatasetError(f"--test {path}: classes {unknown[:5]} are not among the training "
+                           f"classes {known}, and a classifier can only score classes it was "
+                           "trained on; give a test split of the training classes.")
+
+
 def _train(args) -> int:
+    from astrofm.runtime import check_writable
+
+    check_writable(args.output, _OUTPUT)
     from astrofm.classify import Classifier, mark_test
 
     train = _labelled_data(args.train, args.label_column, args.hdu)
     val = None if args.val is None else _labelled_data(args.val, args.label_column, args.hdu)
+    test = None if args.test is None else _labelled_data(args.test, args.label_column, args.hdu)
+    if test is not None:
+        _check_test_classes(train, test, args.test)
     clf = Classifier(args.model, head=args.head, tuning=args.tuning,
                      **_classifier_options(args))
     clf.fit(train, val)
@@ -110,8 +142,8 @@ def _train(args) -> int:
     score = history.get("best_val_macro_f1", history.get("final_val_macro_f1"))
     print(f"{clf!r} trained on {len(train)} images ({clf.tuning_report}); "
           f"validation macro F1 {score:.3f} -> {args.output}")
-    if args.test is not None:
-        print(clf.evaluate(mark_test(_labelled_data(args.test, args.label_column, args.hdu))))
+    if test is not None:
+        print(clf.evaluate(mark_test(test)))
     return 0
 
 
@@ -128,31 +160,48 @@ def _load_saved(path, cls, writer: str):
 
 
 def _evaluate(args) -> int:
+    from astrofm.runtime import check_figure_path, check_writable
+
+    if args.output:
+        check_writable(args.output, _OUTPUT)
+    if args.confusion:
+        check_figure_path(args.confusion, "--confusion")
     from astrofm.classify import Classifier, mark_test
+    from astrofm.features.store import atomic_path
 
     clf = _load_saved(args.model, Classifier, "'astrofm train' or Classifier.save()")
     clf.options.progress = not args.quiet
     report = clf.evaluate(mark_test(_labelled_data(args.test, args.label_column, args.hdu)))
     print(report)
     if args.output:
-        from astrofm.features.store import atomic_path
-
         with atomic_path(args.output) as tmp:
             report.to_table().write(tmp, format="ascii.ecsv")
     if args.confusion:
         from astrofm.classify import plot_confusion
 
-        plot_confusion(report).figure.savefig(args.confusion, bbox_inches="tight")
+        figure = plot_confusion(report).figure
+        with atomic_path(args.confusion) as tmp:
+            # The temporary name keeps the suffix, which tells Matplotlib the format.
+            figure.savefig(tmp, bbox_inches="tight")
     return 0
 
 
 def _detect(args) -> int:
+    from astrofm.runtime import check_torch_device, check_writable, parse_tile
+
+    tile = None if args.tile == "whole" else parse_tile(args.tile, "--tile")
+    if args.regions:
+        check_writable(args.regions, "--regions")
+    from astrofm.detect.catalog import check_catalog_path
+
+    check_catalog_path(args.output, _OUTPUT)
+    if args.device:
+        check_torch_device(args.device, "--device")
     from astrofm.detect import Detector
 
     detector = _load_saved(args.model, Detector, "Detector.save()")
     if args.device:
         detector.to(args.device)
-    tile = None if args.tile == "whole" else args.tile if args.tile == "auto" else int(args.tile)
     plane = None if args.plane is None else tuple(args.plane)
     table = detector.detect(args.image, tile=tile, overlap=args.overlap,
                             score_threshold=args.score, batch_size=args.batch_size, hdu=args.hdu,
@@ -169,9 +218,21 @@ def _hdu(value: str):
     return int(value) if value.lstrip("-").isdigit() else value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as astrofm's own errors are."""
+
+    def error(self, message):
+        message = " ".join(message.split())
+        self.exit(2, f"astrofm: error: {message} (see '{self.prog} --help')\n")
+
+
+_WEIGHTS_HELP = ("'pretrained' (default: downloaded or cached), 'random' (random "
+                 "initialisation) or a local weights file or folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``astrofm`` command, with one sub-parser per subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="astrofm",
         description="Adapt astronomical images to vision foundation models.",
     )
@@ -188,11 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("-o", "--output", required=True, help="table to write (.fits or .h5)")
     emb.add_argument("-m", "--model", default="dinov2", help="backbone name (astrofm info)")
     emb.add_argument("--pooling", help="cls, mean, cls+mean or pooler (default: the model's)")
-    emb.add_argument("--weights", help="'pretrained' or a local weights file or folder")
+    emb.add_argument("--weights", default="pretrained", help=_WEIGHTS_HELP)
     emb.add_argument("--size", type=int, help="input side in pixels (default: the model's)")
     emb.add_argument("--batch-size", type=int, default=32)
     emb.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    emb.add_argument("--device", default="auto", help="auto, cpu or gpu")
+    emb.add_argument("--device", default="auto", help="auto, cpu, gpu/cuda, mps or tpu")
     emb.add_argument("--precision", default="32-true", help="e.g. 32-true, bf16-mixed")
     emb.add_argument("--cache", help="folder of partial results (default: <output>.parts)")
     emb.add_argument("--hdu", type=_hdu, help="FITS HDU index or name")
@@ -211,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--tuning", default="frozen", help="frozen, lora, partial or full")
     trn.add_argument("--val", help="validation split (default: 10%% of the training split)")
     trn.add_argument("--test", help="test split to score once training is done")
-    trn.add_argument("--weights", help="'pretrained' or a local weights file or folder")
+    trn.add_argument("--weights", default="pretrained", help=_WEIGHTS_HELP)
     trn.add_argument("--size", type=int, help="input side in pixels (default: the model's)")
     trn.add_argument("--pooling", help="cls, mean, cls+mean or pooler (default: the model's)")
     trn.add_argument("--solver", help="fast, paper or adamw")
@@ -226,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--no-augment", action="store_true", help="no flips, rotations, shifts")
     trn.add_argument("--seed", type=int)
     trn.add_argument("--features-cache", help="folder that keeps frozen features between runs")
-    trn.add_argument("--device", help="auto, cpu or gpu")
+    trn.add_argument("--device", help="auto, cpu, gpu/cuda, mps or tpu")
     trn.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
     trn.set_defaults(func=_train)
 

@@ -17,3 +17,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it lives beside the project)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def read_only_folder(tmp_path) -> Path:
+    """A folder in which no file can be created, even by root.
+
+    A folder without write permission, or, where permission bits do not bind (root),
+    Linux's sysfs, which refuses new files to everyone; skips where neither refuses.
+    """
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/sys")):
+        try:
+            (candidate / "probe").touch()
+        except OSError:
+            yield candidate
+            break
+        (candidate / "probe").unlink()
+    else:
+        pytest.skip("no folder here refuses new files (root without sysfs)")
+    folder.chmod(0o755)

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from astrofm.errors import BackboneError, ConfigError
+from astrofm.runtime import positive_int
 
 __all__ = [
     "BackboneSpec",
@@ -244,8 +245,13 @@ class BackboneSpec:
         int
             ``size`` rounded to the nearest multiple of the patch size (half rounds up)
             for ViTs, ``size`` itself for CNNs; never below ``min_size``.
+
+        Raises
+        ------
+        ConfigError
+            For a size that is not a positive whole number, which no rounding mends.
         """
-        size = int(size)
+        size = positive_int(size, "size")
         if self.size_rule == "multiple_of_patch":
             size = int(math.floor(size / self.patch_size + 0.5)) * self.patch_size
         return max(size, self.min_size)

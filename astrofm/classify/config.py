@@ -28,6 +28,13 @@ from dataclasses import dataclass, field
 from astrofm.backbones.weights import RANDOM
 from astrofm.classify.heads import HEAD_OPTIONS, HEADS
 from astrofm.errors import ConfigError, UnknownNameError
+from astrofm.runtime import (
+    check_loop,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from astrofm.tuning import TUNINGS
 
 __all__ = ["Options", "SOLVERS", "WEIGHT_DECAY_GRID"]
@@ -132,7 +139,34 @@ class Options:
             value = getattr(options, key)
             if value is not None:
                 setattr(options, key, os.fspath(value))
+        options.check()
         return options
+
+    def check(self) -> None:
+        """Raise ConfigError naming the first option whose value cannot work.
+
+        Numbers come first and the device last: checking the device imports Lightning.
+        """
+        for key in ("batch_size", "max_iter", "lora_rank", "epochs", "blocks", "patience"):
+            if getattr(self, key) is not None:
+                positive_int(getattr(self, key), key)
+        for key in ("warmup_epochs", "num_workers", "seed"):
+            if getattr(self, key) is not None:
+                non_negative_int(getattr(self, key), key)
+        if self.size is not None and not isinstance(self.size, tuple | list):
+            positive_int(self.size, "size")
+        for key in ("lr", "lora_alpha"):
+            if getattr(self, key) is not None:
+                positive_float(getattr(self, key), key)
+        if self.weight_decay is not None and self.weight_decay != "auto":
+            non_negative_float(self.weight_decay, "weight_decay")
+        for key, ok, allowed in (("val_fraction", lambda v: 0 < v < 1, "in (0, 1)"),
+                                 ("lora_dropout", lambda v: v < 1, "in [0, 1)"),
+                                 ("layer_decay", lambda v: 0 < v <= 1, "in (0, 1]")):
+            value = getattr(self, key)
+            if value is not None and not ok(non_negative_float(value, key)):
+                raise ConfigError(f"{key}={value!r}: give a number {allowed}.")
+        check_loop(device=self.device, precision=self.precision, num_workers=self.num_workers)
 
     def resolve(self, head: str, tuning: str, trained_weights: bool) -> Options:
         """Fill in the defaults that depend on head and tuning (see the module's table)."""
@@ -148,12 +182,7 @@ class Options:
             raise ConfigError("augment=True needs a backbone that trains: a frozen backbone's "
                               "features are computed once and cached. Use tuning='lora', "
                               "'partial' or 'full', or leave augment off.")
-        if self.batch_size < 1 or self.max_iter < 1:
-            raise ConfigError(f"batch_size={self.batch_size!r}, max_iter={self.max_iter!r}: "
-                              "give positive numbers.")
         epochs = self.epochs if self.epochs is not None else (100 if frozen else 30)
-        if epochs < 1:
-            raise ConfigError(f"epochs={epochs!r}: give a positive number of epochs.")
         if self.lr is not None:
             lr = self.lr
         elif solver == "paper":

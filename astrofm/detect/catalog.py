@@ -34,7 +34,7 @@ from astropy.table import Table
 from astrofm.errors import BoxError, ConfigError, DatasetError
 
 __all__ = ["ellipse_boxes", "catalog_to_boxes", "make_catalog", "write_catalog",
-           "write_regions", "write_coco", "CATALOG_FORMATS", "FWHM_SCALE"]
+           "check_catalog_path", "write_regions", "write_coco", "CATALOG_FORMATS", "FWHM_SCALE"]
 
 #: Default :math:`k`: boxes enclose the ellipse with the FWHM as semi-axes.
 FWHM_SCALE = 2.0
@@ -293,6 +293,29 @@ def write_coco(path, images, *, classes):
     return Path(path)
 
 
+def _catalog_format(path, option):
+    fmt = CATALOG_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{option}={path}: give a file ending in one of "
+                          f"{sorted(CATALOG_FORMATS)}.")
+    return fmt
+
+
+def check_catalog_path(path, option: str = "output") -> Path:
+    """Check, before any detection, that a catalogue can be written at ``path``.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``option``, for a suffix :func:`write_catalog` does not know or a path
+        that cannot be written (see :func:`astrofm.features.store.check_writable`).
+    """
+    from astrofm.runtime import check_writable
+
+    _catalog_format(path, option)
+    return check_writable(path, option)
+
+
 def write_catalog(table, path):
     """Write a catalogue by suffix: ``.ecsv``, ``.fits``, ``.reg`` (DS9) or ``.json`` (COCO).
 
@@ -306,10 +329,7 @@ def write_catalog(table, path):
     from astrofm.features.store import atomic_path
 
     path = Path(path)
-    fmt = CATALOG_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ConfigError(f"output={path}: give a file ending in one of "
-                          f"{sorted(CATALOG_FORMATS)}.")
+    fmt = _catalog_format(path, "output")
     if fmt == "ds9":
         return write_regions(table, path)
     if fmt == "coco":

@@ -157,8 +157,10 @@ class Detector:
 
     def to(self, device):
         """Move the network to ``device`` (``"cuda"``, ``"cpu"``); returns self."""
+        from astrofm.runtime import check_torch_device
+
         self._require_network("to")
-        self.network.to(device)
+        self.network.to(check_torch_device(device))
         return self
 
     # ---------------------------------------------------------------- training
@@ -207,7 +209,13 @@ class Detector:
 
         from astrofm.data import subset, train_val_split
         from astrofm.detect.module import fit_network
+        from astrofm.runtime import check_loop, non_negative_float, positive_float, positive_int
 
+        positive_int(epochs, "epochs")
+        positive_int(batch_size, "batch_size")
+        positive_float(lr, "lr")
+        non_negative_float(weight_decay, "weight_decay")
+        check_loop(device=device, precision=precision, num_workers=num_workers)
         train = detection_set(train, "train")
         boxes, labels = zip(*(boxes_of(train, i) for i in range(len(train))), strict=True)
         if self.network is None and self._own_classes:
@@ -310,12 +318,14 @@ class Detector:
             See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling.
         """
         from astrofm.detect.catalog import make_catalog, write_catalog, write_regions
+        from astrofm.detect.tiling import check_detect_options
 
         self._require_network("detect")
         many = isinstance(inputs, list | tuple)
         if many and (output is not None or regions is not None):
             raise ConfigError("output= and regions= take one image; loop over the inputs to "
                               "write one catalogue each.")
+        tile = check_detect_options(tile, batch_size, output, regions)
         tables = []
         for source in inputs if many else [inputs]:
             (boxes, scores, labels), reader, info = self._run(

@@ -29,7 +29,8 @@ from astrofm.errors import ConfigError
 from astrofm.geometry import Geometry
 from astrofm.image import AstroImage
 
-__all__ = ["Window", "tile_windows", "MosaicReader", "detect_tiled", "check_tile", "auto_tile"]
+__all__ = ["Window", "tile_windows", "MosaicReader", "detect_tiled", "check_tile", "auto_tile",
+           "check_detect_options"]
 
 _FITS_MAGIC = b"SIMPLE  ="
 
@@ -282,3 +283,29 @@ def auto_tile(shape, scale: float, overlap: int, minimum: int, budget: int = 102
     if h * w * scale * scale <= budget * budget:
         return None
     return max(minimum, math.ceil(budget / 2 / scale), 4 * overlap)
+
+
+def check_detect_options(tile, batch_size, output=None, regions=None):
+    """Check the options of :meth:`Detector.detect <astrofm.detect.Detector.detect>` up front.
+
+    Returns
+    -------
+    ``tile`` as ``"auto"``, None or an int.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option: a tile that is not ``"auto"``, None or a positive int, a
+        batch size under 1, or an output (catalogue, region file) that cannot be
+        written.
+    """
+    from astrofm.detect.catalog import check_catalog_path
+    from astrofm.runtime import check_writable, parse_tile, positive_int
+
+    tile = parse_tile(tile)
+    positive_int(batch_size, "batch_size")
+    if output is not None:
+        check_catalog_path(output)
+    if regions is not None:
+        check_writable(regions, "regions")
+    return tile

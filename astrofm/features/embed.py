@@ -183,7 +183,9 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     from astrofm.features.adapt import cached_backbone, default_preprocessing, resolve_model
     from astrofm.features.extract import FeatureModule, ShardWriter, TolerantItems, first_shape
     from astrofm.features.store import ShardStore
+    from astrofm.runtime import check_loop
 
+    check_loop(device=device, precision=precision, num_workers=num_workers)
     spec, backbone = resolve_model(model, weights)
     pooling = pooling or spec.default_pooling
     if pooling not in spec.poolings or pooling == "tokens":

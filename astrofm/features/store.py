@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from astrofm.errors import ConfigError
+from astrofm.runtime import cannot_write
 
 __all__ = ["atomic_path", "ShardStore"]
 
@@ -30,9 +31,13 @@ def atomic_path(path, suffix: str | None = None):
     ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = suffix if suffix is not None else "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}",
+                                   dir=path.parent)
+    except OSError as err:
+        raise cannot_write(path, err) from err
     os.close(fd)
     os.unlink(tmp)  # writers such as astropy's refuse to overwrite without being told
     try:
@@ -40,7 +45,10 @@ def atomic_path(path, suffix: str | None = None):
         if os.path.isfile(tmp):
             # mkstemp makes files private (0600); a result should get the usual mode.
             os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            raise cannot_write(path, err) from err
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

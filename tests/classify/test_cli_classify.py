@@ -30,12 +30,30 @@ def test_train_then_evaluate(tmp_path, toy, capsys):
     table = Table.read(report)
     assert list(table["class"]) == ["a", "b"] and 0 <= table.meta["macro_f1"] <= 1
     assert figure.stat().st_size > 0
+    assert astrofm.load(model).options.weights is None  # --weights random
+    # A figure format Matplotlib lacks is refused before scoring, not after.
+    assert main(["evaluate", str(model), test, "--confusion", str(tmp_path / "c.xyz"),
+                 "-q"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--confusion" in captured.err and ".svg" in captured.err
 
 
 def test_train_errors_are_messages(tmp_path, toy, capsys):
     train = _npz(tmp_path / "train.npz", toy, 30, 0)
     code = main(["train", train, "-o", str(tmp_path / "m.astrofm"), "-m", "resnet18",
-                 "--head", "svm", "-q"])
+                 "--head", "svm", "--weights", "random", "-q"])
     assert code == 2
     assert "unknown head 'svm'" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "absent.astrofm"), train, "-q"]) == 2
+
+
+def test_weights_default_to_pretrained_and_random_means_none():
+    from astrofm.cli import _classifier_options, build_parser
+
+    parser = build_parser()
+    for command in (["embed", "x.fits", "-o", "f.fits"], ["train", "t.npz", "-o", "m.astrofm"]):
+        assert parser.parse_args(command).weights == "pretrained"
+    trained = parser.parse_args(["train", "t.npz", "-o", "m.astrofm"])
+    assert _classifier_options(trained)["weights"] == "pretrained"
+    random = parser.parse_args(["train", "t.npz", "-o", "m.astrofm", "--weights", "random"])
+    assert _classifier_options(random)["weights"] is None
