@@ -48,13 +48,15 @@ _TEXT, _OPTIONAL_TEXT = (str,), (str, type(None))
 # The description each kind's from_saved reads, field by field, with its JSON types.
 _FIELDS = {
     "classifier": {
-        "model": _TEXT, "weights": _OPTIONAL_TEXT, "build_options": (dict,),
+        "model": _TEXT, "weights": _OPTIONAL_TEXT, "weights_origin": _TEXT,
+        "build_options": (dict,),
         "backbone_included": (bool,), "backbone_digest": _OPTIONAL_TEXT, "tuning": _TEXT,
         "head": _TEXT, "head_config": (dict,), "in_dim": (int,), "pooling": _TEXT,
         "scaler": (bool,), "classes": (list,), "preprocessing": (dict,), "options": (dict,),
     },
     "detector": {
-        "model": _TEXT, "weights": _OPTIONAL_TEXT, "backbone_options": (dict,),
+        "model": _TEXT, "weights": _OPTIONAL_TEXT, "weights_origin": _TEXT,
+        "backbone_options": (dict,),
         "backbone_digest": _OPTIONAL_TEXT, "tuning": _TEXT, "tuning_options": (dict,),
         "classes": (list,), "min_patches": (int,), "prior": (dict,),
         "preprocessing": (dict,), "network": (dict,),

@@ -56,6 +56,9 @@ def save_classifier(clf, path, backbone="auto") -> Path:
     config = {
         "model": clf.backbone.spec.name,
         "weights": None if include else reference,
+        # Where the weights came from, even when the file stores them: reports of a
+        # reloaded model must still say "random" for a random initialisation.
+        "weights_origin": clf.backbone.weights_origin,
         "build_options": build_options,
         "backbone_included": include,
         "backbone_digest": None if include else weights_digest(clf.backbone),
@@ -116,6 +119,7 @@ def load_classifier(cls, config: dict, tensors: dict):
     if config["scaler"]:
         scaler = Standardize(config["in_dim"])
         load_stored(scaler, parts.get("scaler", {}), "scaler")
+    clf.backbone.weights_origin = config["weights_origin"]
     clf.classes = list(config["classes"])
     clf.history = dict(config.get("history", {}))
     clf.net = ClassifierNet(clf.backbone, head, clf.pooling, scaler).eval()

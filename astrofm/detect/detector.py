@@ -378,36 +378,17 @@ class Detector:
         return report
 
     # ------------------------------------------------------------- persistence
-    def _keeps_backbone(self) -> bool:
-        """Whether saving must store the backbone (trained, or not rebuildable from weights)."""
-        return self.tuning != "frozen" or self.weights is None
-
     def save(self, path) -> Path:
         """Write the detector to one ``.astrofm`` file (see :mod:`astrofm.saving`).
 
         The file holds the network's weights (the backbone's only when it was tuned or
         randomly initialised; a frozen pretrained backbone is rebuilt from its weights
-        reference), the box prior, and the exact preprocessing.
+        reference, whose digest is checked on loading), the box prior, the exact
+        preprocessing, and where the backbone's weights came from.
         """
-        from astrofm.saving import save_model, weights_digest
+        from astrofm.detect.persist import save_detector
 
-        self._require_network("save")
-        if self.name is None:
-            raise ConfigError("save: the detector was built on a backbone module, which cannot "
-                              "be rebuilt from a name; create it with model='<name>' and "
-                              "backbone_options= to save it.")
-        state = self.network.state_dict()
-        if not self._keeps_backbone():
-            state = {k: v for k, v in state.items() if not _is_backbone_key(k)}
-        config = {"model": self.name, "weights": self.weights,
-                  "backbone_digest": (None if self._keeps_backbone()
-                                      else weights_digest(self.backbone)),
-                  "backbone_options": self.backbone_options, "tuning": self.tuning,
-                  "tuning_options": self.tuning_options, "classes": self.classes,
-                  "min_patches": self.min_patches, "prior": self.prior.to_dict(),
-                  "preprocessing": self.preprocessing.to_dict(),
-                  "network": self.network_options, "history": self.history}
-        return save_model(path, "detector", config, state)
+        return save_detector(self, path)
 
     @classmethod
     def from_saved(cls, config: dict, tensors: dict) -> Detector:
@@ -417,23 +398,9 @@ class Detector:
         be exactly those of the rebuilt network (less the backbone's when it is rebuilt
         from its weights, whose digest must then match the one saved).
         """
-        from astrofm.preprocess import from_dict
-        from astrofm.saving import check_weights, load_stored
+        from astrofm.detect.persist import load_detector
 
-        det = cls(config["model"], config["tuning"], weights=config["weights"],
-                  backbone_options=config["backbone_options"], classes=config["classes"],
-                  min_patches=config["min_patches"], tuning_options=config["tuning_options"],
-                  **config["network"])
-        det._build(BoxPrior.from_dict(config["prior"]), from_dict(config["preprocessing"]))
-        if det._keeps_backbone():
-            load_stored(det.network, tensors, "network")
-        else:
-            load_stored(det.network, tensors, "network",
-                        stored=lambda key: not _is_backbone_key(key))
-            check_weights(det.backbone, config["weights"], config["backbone_digest"], "detector")
-        det.history = config.get("history", {})
-        det.network.eval()
-        return det
+        return load_detector(cls, config, tensors)
 
     def __repr__(self):
         name = self.name or self.backbone.spec.name
@@ -442,7 +409,3 @@ class Detector:
         return (f"<Detector {name} ({self.tuning}), input scale {self.prior.scale:.2f}, "
                 f"anchors {self.prior.anchor_sizes} px, classes {self.classes}>")
 
-
-def _is_backbone_key(key: str) -> bool:
-    """Whether a network tensor is the backbone's own (not the pyramid's or the heads')."""
-    return key.startswith("backbone.backbone.")

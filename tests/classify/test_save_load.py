@@ -106,3 +106,15 @@ def test_a_classifier_relabelled_as_a_detector_is_refused(toy, tmp_path):
     message = str(info.value)
     assert str(path) in message
     assert all(f in message for f in ("backbone_options", "tuning_options", "prior", "network"))
+
+
+def test_random_weights_are_recorded_through_saving(toy, tmp_path):
+    clf = Classifier("resnet18", weights=None, size=32, seed=3).fit(toy(20, seed=0))
+    report = clf.evaluate(toy(8, seed=1))
+    assert report.weights == "random (seed 3)" and "NOT pretrained" in str(report)
+    clf.save(tmp_path / "m.astrofm")
+    _, config, _ = read_model(tmp_path / "m.astrofm")
+    assert config["weights_origin"] == "random (seed 3)"
+    again = astrofm.load(tmp_path / "m.astrofm").evaluate(toy(8, seed=1))
+    assert again.weights == "random (seed 3)"
+    assert again.to_table().meta["weights"] == "random (seed 3)"

@@ -104,3 +104,25 @@ def test_a_missing_network_tensor_is_named(tmp_path):
     save_model(path, "detector", config, {k: v for k, v in tensors.items() if k != key})
     with pytest.raises(FileFormatError, match=f"missing keys: {key}"):
         astrofm.load(path)
+
+
+def test_a_tuned_detector_loads_without_its_original_weights(tmp_path, field):
+    # Its backbone is stored, so loading must not go back to the weights it started
+    # from (offline, "pretrained" could not be fetched; here the file is gone).
+    weights = backbones.load("dinov2-small", weights=None, seed=4, **TINY_VIT).save_weights(
+        tmp_path / "start.safetensors")
+    det = tiny_detector(tuning="full", weights=weights, min_score=0.0)
+    path = det.save(tmp_path / "tuned.astrofm")
+    weights.unlink()
+    loaded = astrofm.load(path)
+    assert loaded.weights == str(weights) and loaded.backbone.weights_origin == str(weights)
+    options = {"tile": 64, "overlap": 8, "score_threshold": 0.0, "progress": False}
+    _same(det.detect(field, **options), loaded.detect(field, **options))
+
+
+def test_random_weights_are_named_in_the_detection_report(tmp_path, fields):
+    det = tiny_detector()
+    det.fit(fields, epochs=1, max_steps=1, progress=False)
+    path = det.save(tmp_path / "d.astrofm")
+    report = astrofm.load(path).evaluate(fields)
+    assert report.weights == "random (seed 0)" and "NOT pretrained" in str(report)
