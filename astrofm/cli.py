@@ -60,11 +60,6 @@ def _info(args) -> int:
 _OUTPUT = "-o/--output"
 
 
-def _weights(value: str):
-    """The API's ``weights=`` for a ``--weights`` value: 'random' is random initialisation."""
-    return None if value == "random" else value
-
-
 def _embed(args) -> int:
     from astrofm.runtime import check_writable
 
@@ -73,7 +68,7 @@ def _embed(args) -> int:
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith(
         (".csv", ".ecsv")) else args.inputs
-    table = embed(inputs, model=args.model, pooling=args.pooling, weights=_weights(args.weights),
+    table = embed(inputs, model=args.model, pooling=args.pooling, weights=args.weights,
                   size=args.size, batch_size=args.batch_size, num_workers=args.workers,
                   device=args.device, precision=args.precision, output=args.output,
                   cache=args.cache, progress=not args.quiet, hdu=args.hdu)
@@ -102,7 +97,7 @@ def _classifier_options(args) -> dict:
              "features_cache")
     options = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     # Always passed: None (random) must not fall back to the API's default.
-    options["weights"] = _weights(args.weights)
+    options["weights"] = args.weights
     if args.hidden:
         options["hidden"] = tuple(args.hidden)
     if args.no_augment:

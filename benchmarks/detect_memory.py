@@ -61,7 +61,8 @@ def child(args) -> None:
     if args.model:
         detector = astrofm.load(args.model)
     else:
-        detector = Detector("resnet18", "frozen", input_scale=1.0, anchor_sizes=(8.0, 16.0, 32.0))
+        detector = Detector("resnet18", "frozen", weights=None, input_scale=1.0,
+                            anchor_sizes=(8.0, 16.0, 32.0))
     result = {}
     if args.mosaic:
         start = time.perf_counter()

@@ -64,8 +64,8 @@ def bench_embed(paths, model, batch_size, workers, out):
 
     def run():
         out.unlink(missing_ok=True)
-        astrofm.embed(paths, model=model, batch_size=batch_size, num_workers=workers,
-                      output=out, progress=False)
+        astrofm.embed(paths, model=model, weights=None, batch_size=batch_size,
+                      num_workers=workers, output=out, progress=False)
 
     return run
 
@@ -138,7 +138,7 @@ def main():
         tmp = Path(tmp)
         paths = write_cutouts(tmp, args.n)
         for name in args.models:
-            backbone = astrofm.features.cached_backbone(name)
+            backbone = astrofm.features.cached_backbone(name, weights=None)
             kind = "vit" if backbone.spec.patch_size else "resnet"
             rates = {}
             for label, run in [

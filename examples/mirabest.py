@@ -55,8 +55,9 @@ def arguments():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probe-model", default="resnet18",
                         help="backbone of the linear probe")
-    parser.add_argument("--weights", default=None,
-                        help="weights of the probe's backbone ('pretrained' or a file)")
+    parser.add_argument("--weights", default="random",
+                        help="weights of the probe's backbone: 'random' (default: nothing can "
+                        "be downloaded here), 'pretrained' or a file")
     parser.add_argument("--save", type=Path, help="write the fine-tuned model here (.astrofm)")
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default torch's); 1 is fastest on a "
@@ -95,7 +96,7 @@ def main():
           f"{train.classes}")
     scores = {}
     start = time.perf_counter()
-    cnn = Classifier("resnet18", tuning="full", epochs=args.epochs, lr=args.lr,
+    cnn = Classifier("resnet18", tuning="full", weights=None, epochs=args.epochs, lr=args.lr,
                      batch_size=args.batch_size, seed=args.seed, progress=args.progress,
                      preprocessing=preprocessing("resnet18", args.crop, args.size))
     cnn.fit(train)
@@ -113,7 +114,7 @@ def main():
                        seed=args.seed, progress=args.progress,
                        preprocessing=preprocessing(args.probe_model, args.crop, args.size))
     probe.fit(train)
-    init = "random init" if args.weights is None else f"weights {args.weights}"
+    init = "random init" if args.weights == "random" else f"weights {args.weights}"
     scores["probe"] = report(f"linear probe on a frozen {args.probe_model} ({init})", probe,
                              test, time.perf_counter() - start)
     print("\nmacro F1 on the test split: " + ", ".join(f"{k} {v:.3f}"

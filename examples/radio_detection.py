@@ -104,8 +104,9 @@ def main(argv=None):
     train = write_simulated(args.out / "sims", args.train, seed=args.seed, name="train", **fields)
     val = write_simulated(args.out / "sims", args.val, seed=args.seed + 1, name="val", **fields)
 
-    detector = Detector("resnet18", tuning="full", out_channels=64, representation_size=256,
-                        rpn_pre_nms_top_n_train=500, rpn_post_nms_top_n_train=250,
+    detector = Detector("resnet18", tuning="full", weights=None, out_channels=64,
+                        representation_size=256, rpn_pre_nms_top_n_train=500,
+                        rpn_post_nms_top_n_train=250,
                         rpn_batch_size_per_image=128, box_batch_size_per_image=64)
     start = time.perf_counter()
     detector.fit(train, val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

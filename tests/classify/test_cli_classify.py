@@ -47,7 +47,7 @@ def test_train_errors_are_messages(tmp_path, toy, capsys):
     assert main(["evaluate", str(tmp_path / "absent.astrofm"), train, "-q"]) == 2
 
 
-def test_weights_default_to_pretrained_and_random_means_none():
+def test_weights_default_to_pretrained_and_random_means_random():
     from astrofm.cli import _classifier_options, build_parser
 
     parser = build_parser()
@@ -56,4 +56,5 @@ def test_weights_default_to_pretrained_and_random_means_none():
     trained = parser.parse_args(["train", "t.npz", "-o", "m.astrofm"])
     assert _classifier_options(trained)["weights"] == "pretrained"
     random = parser.parse_args(["train", "t.npz", "-o", "m.astrofm", "--weights", "random"])
-    assert _classifier_options(random)["weights"] is None
+    clf = astrofm.Classifier("resnet18", **_classifier_options(random))
+    assert clf.backbone.weights_origin == "random (seed 0)"
