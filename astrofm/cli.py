@@ -78,19 +78,6 @@ def _embed(args) -> int:
     return 0
 
 
-def _labelled_data(path: str, label_column: str, hdu=None):
-    """A labelled data set from a .npz file, a class-per-folder tree or a catalogue."""
-    from pathlib import Path
-
-    from astrofm.data import ArrayDataset, CatalogDataset, FolderDataset
-
-    if Path(path).is_dir():
-        return FolderDataset(path, hdu=hdu)
-    if path.lower().endswith(".npz"):
-        return ArrayDataset(path)
-    return CatalogDataset(path, label_column=label_column)
-
-
 def _classifier_options(args) -> dict:
     names = ("size", "pooling", "solver", "epochs", "lr", "batch_size", "blocks",
              "lora_rank", "warmup_epochs", "patience", "seed", "device", "precision",
@@ -123,10 +110,13 @@ def _train(args) -> int:
 
     check_writable(args.output, _OUTPUT)
     from astrofm.classify import Classifier, mark_test
+    from astrofm.data import open_labelled
 
-    train = _labelled_data(args.train, args.label_column, args.hdu)
-    val = None if args.val is None else _labelled_data(args.val, args.label_column, args.hdu)
-    test = None if args.test is None else _labelled_data(args.test, args.label_column, args.hdu)
+    def data(path):
+        return None if path is None else open_labelled(path, label_column=args.label_column,
+                                                       hdu=args.hdu)
+
+    train, val, test = data(args.train), data(args.val), data(args.test)
     if test is not None:
         _check_test_classes(train, test, args.test)
     clf = Classifier(args.model, head=args.head, tuning=args.tuning,
@@ -162,11 +152,13 @@ def _evaluate(args) -> int:
     if args.confusion:
         check_figure_path(args.confusion, "--confusion")
     from astrofm.classify import Classifier, mark_test
+    from astrofm.data import open_labelled
     from astrofm.features.store import atomic_path
 
     clf = _load_saved(args.model, Classifier, "'astrofm train' or Classifier.save()")
     clf.options.progress = not args.quiet
-    report = clf.evaluate(mark_test(_labelled_data(args.test, args.label_column, args.hdu)))
+    test = open_labelled(args.test, label_column=args.label_column, hdu=args.hdu)
+    report = clf.evaluate(mark_test(test))
     print(report)
     if args.output:
         with atomic_path(args.output) as tmp:

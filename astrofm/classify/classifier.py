@@ -204,6 +204,42 @@ class Classifier:
         return (f"Classifier({self.backbone.spec.name!r}, head={self.head_name!r}, "
                 f"tuning={self.tuning!r}{classes})")
 
+    def with_head(self, head: str, **options) -> Classifier:
+        """A new, untrained classifier on this one's frozen backbone and its features.
+
+        Heads, seeds and schedules compared on one frozen backbone share its parameters,
+        its digest and hence its cached feature tables: nothing is rebuilt or embedded
+        again.
+
+        Parameters
+        ----------
+        head : str
+            The new head.
+        **options
+            Options as for :class:`Classifier`, except those that decide the features
+            (``weights``, ``backbone_options``, ``pooling``, ``size``), which stay.
+
+        Returns
+        -------
+        Classifier
+        """
+        if self.tuning != "frozen":
+            raise ConfigError(f"with_head shares a frozen backbone; this classifier's "
+                              f"tuning={self.tuning!r} trains its own.")
+        fixed = {"weights": self.options.weights, "pooling": self.pooling,
+                 "backbone_options": self.options.backbone_options}
+        clash = sorted(set(options) & {*fixed, "size"})
+        if clash:
+            raise ConfigError(f"with_head: {clash} decide the features, which the new "
+                              "classifier shares; build a Classifier to change them.")
+        given = Options.create(head, "frozen", {**fixed, **options})
+        clf = copy.copy(self)
+        clf.head_name = head
+        clf.options = given.resolve(head, "frozen", self._user_backbone or
+                                    self.options.weights is not None)
+        clf.net, clf.classes, clf.history = None, None, {}
+        return clf
+
     # --------------------------------------------------------------- features
     def embed(self, data) -> Table:
         """Features of ``data`` from the frozen backbone, as :func:`astrofm.embed` gives.

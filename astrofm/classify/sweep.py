@@ -8,8 +8,6 @@ draws it.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 
 import numpy as np
@@ -24,15 +22,6 @@ log = logging.getLogger("astrofm.classify")
 
 #: The label fractions of the paper.
 FRACTIONS = (0.1, 0.3, 0.5, 1.0)
-
-
-def _reseeded(base: Classifier, seed: int) -> Classifier:
-    # Shares the frozen backbone, its digest and hence its cached features; only the
-    # seed (subset, validation split, head initialisation) and the trained state differ.
-    clf = copy.copy(base)
-    clf.options = dataclasses.replace(base.options, seed=seed)
-    clf.net, clf.classes, clf.history = None, None, {}
-    return clf
 
 
 def sweep(model, train, test, *, fractions=FRACTIONS, seeds=(0, 1, 2), val=None,
@@ -93,8 +82,8 @@ def sweep(model, train, test, *, fractions=FRACTIONS, seeds=(0, 1, 2), val=None,
         for seed in seeds:
             index = label_fraction(codes, fraction, seed)
             part = train[index] if isinstance(train, Table) else subset(train, index)
-            clf = _reseeded(base, seed) if frozen else Classifier(
-                model, head, tuning, preprocessing, seed=seed, **options)
+            clf = base.with_head(head, seed=seed, **_unshared(options)) if frozen else (
+                Classifier(model, head, tuning, preprocessing, seed=seed, **options))
             report = clf.fit(part, val).evaluate(test)
             log.info("fraction %.2f seed %d: %d images, macro F1 %.3f", fraction, seed,
                      len(index), report.macro_f1)
@@ -112,3 +101,9 @@ def sweep(model, train, test, *, fractions=FRACTIONS, seeds=(0, 1, 2), val=None,
                        "classes": list(items.classes),
                        "label": f"{name} {head} {tuning}"})
     return table
+
+
+def _unshared(options: dict) -> dict:
+    """The options a head on a shared frozen backbone may still set."""
+    return {k: v for k, v in options.items()
+            if k not in ("weights", "pooling", "backbone_options", "size")}

@@ -11,6 +11,7 @@ from astrofm.data.catalog import CatalogDataset, read_table
 from astrofm.data.coco import CocoDataset
 from astrofm.data.folder import FolderDataset
 from astrofm.data.labels import encode_labels, normalise_labels
+from astrofm.data.opening import open_labelled
 from astrofm.data.sources import ListDataset
 from astrofm.data.splits import LabelledSubset, label_fraction, subset, train_val_split
 
@@ -26,6 +27,7 @@ __all__ = [
     "image_to_tensor",
     "label_fraction",
     "normalise_labels",
+    "open_labelled",
     "read_table",
     "subset",
     "train_val_split",

@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 
-def default_preprocessing(spec, size=None, replace: Mapping | None = None):
+def default_preprocessing(spec, size=None, replace: Mapping | None = None, insert=()):
     """The default preprocessing for a backbone, chosen per image by kind of data.
 
     Float data (FITS, arrays) are sigma-clipped and asinh-stretched on a zscale
@@ -35,6 +35,10 @@ def default_preprocessing(spec, size=None, replace: Mapping | None = None):
     replace : mapping of str to Step or None, optional
         Steps to swap by class name, e.g. ``{"Stretch": Stretch("sqrt", "minmax")}``;
         None removes the step. Applied to both kinds of data where the step occurs.
+    insert : sequence of Step, optional
+        Steps put just before the resize, for both kinds of data: a close crop such as
+        :class:`~astrofm.preprocess.CropToSource` goes here, so that the crop is made
+        on the full-resolution image and recorded in the geometry.
 
     Returns
     -------
@@ -59,7 +63,18 @@ def default_preprocessing(spec, size=None, replace: Mapping | None = None):
                 "a whole pipeline instead."
             )
         kinds = {kind: Pipeline(_swapped(pipe, replace)) for kind, pipe in kinds.items()}
+    if insert:
+        kinds = {kind: Pipeline(_inserted(pipe, insert)) for kind, pipe in kinds.items()}
     return ByKind(**kinds)
+
+
+def _inserted(pipeline, steps):
+    from astrofm.preprocess import ResizeForPatch
+
+    for step in pipeline:
+        if isinstance(step, ResizeForPatch):
+            yield from steps
+        yield step
 
 
 def _swapped(pipeline, replace):

@@ -88,3 +88,33 @@ def inputs_digest(dataset) -> str:
             stat = os.stat(source)
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def image_digests(dataset) -> list[str]:
+    """SHA-1 of each image's pixels (and mask), in data-set order.
+
+    Unlike :func:`inputs_digest`, names and files do not matter: the same pixels under
+    another name or in another format give the same digest, so two splits can be
+    checked for shared images.
+
+    Parameters
+    ----------
+    dataset : ImageDataset or Subset
+        Anything whose items load as :class:`~astrofm.image.AstroImage` (``load(i)``).
+    """
+    from torch.utils.data import Subset
+
+    index = list(range(len(dataset)))
+    root = dataset
+    while isinstance(root, Subset):
+        index = [root.indices[i] for i in index]
+        root = root.dataset
+    digests = []
+    for i in index:
+        image = root.load(i)
+        digest = hashlib.sha1(str(image.data.shape).encode())
+        digest.update(np.ascontiguousarray(image.data, dtype=np.float32).tobytes())
+        if image.mask is not None:
+            digest.update(np.ascontiguousarray(image.mask, dtype=bool).tobytes())
+        digests.append(digest.hexdigest())
+    return digests
