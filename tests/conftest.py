@@ -17,3 +17,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it lives beside the project)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def agg_backend():
+    """Matplotlib's file-only backend for one test; the previous backend comes back after."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("Agg")
+    yield
+    plt.close("all")
+    plt.switch_backend(before)
