@@ -10,6 +10,15 @@ from astrofm.classify.features import clear_memory
 from astrofm.data import label_fraction, subset
 
 
+def _macro_f1(truth, predicted):
+    """Mean over classes of 2 TP / (2 TP + FP + FN), counted here without astrofm."""
+    f1 = []
+    for c in np.unique(truth):
+        tp = np.sum((predicted == c) & (truth == c))
+        f1.append(2 * tp / (np.sum(predicted == c) + np.sum(truth == c)))
+    return float(np.mean(f1))
+
+
 def _state(module):
     return {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -42,15 +51,21 @@ def test_features_are_computed_once_per_data_set(toy, monkeypatch, tmp_path):
     monkeypatch.setattr(astrofm.features, "embed", counting)
     train, test = toy(40, seed=0), mark_test(toy(20, seed=1))
     backbone = Classifier("resnet18", weights=None, size=32).backbone
-    scores = {}
+    fitted, scores = {}, {}
     for head in ("linear", "whitening", "knn"):
-        clf = Classifier(backbone, head=head, size=32, features_cache=tmp_path)
-        scores[head] = clf.fit(train).evaluate(test).macro_f1
+        fitted[head] = Classifier(backbone, head=head, size=32, features_cache=tmp_path)
+        scores[head] = fitted[head].fit(train).evaluate(test).macro_f1
     # label fractions of the training set reuse its features: fit on rows of the table
     clf = Classifier(backbone, size=32, features_cache=tmp_path)
     table = clf.embed(train)
     clf.fit(table[label_fraction(table["label"], 0.5, seed=0)])
     assert calls == [40, 20]
+    # heads on cached features still learn the separable toy set, and are scored right
+    truth = np.arange(20) % 2  # toy() alternates the two classes
+    for head, clf in fitted.items():
+        predicted = np.asarray(clf.predict(test)["label"])
+        assert scores[head] == pytest.approx(_macro_f1(truth, predicted), abs=1e-6)
+        assert scores[head] >= 0.9, head
     # a new process (no memory cache) reads the folder: the backbone does not run
     clear_memory()
     ran = []
