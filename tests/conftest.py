@@ -30,3 +30,13 @@ def agg_backend():
     yield
     plt.close("all")
     plt.switch_backend(before)
+
+
+@pytest.fixture(autouse=True)
+def _own_torch_rng():
+    """Give each test its own copy of torch's global random state, so that a test seeding
+    it (torch.manual_seed) leaves the next test's random numbers as they were."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        yield
