@@ -71,9 +71,9 @@ def test_lora_trains_only_adapters_in_the_backbone(fields):
 
 
 def _predictions(truth):
-    """Known detections of one image: each true box but the last, shifted by a quarter of
-    its width (IoU 0.8 / 1.2 = 2/3, clear of the thresholds) at score 0.9, and two false boxes in a corner far
-    from the sources, at scores 0.6 and 0.3."""
+    """Known detections of one image: each true box but the last, shifted by a fifth of its
+    width (IoU 0.8 / 1.2 = 2/3, clear of the thresholds) at score 0.9, and two false boxes
+    in the corners, at scores 0.6 and 0.3."""
     shift = (truth[:-1, 2] - truth[:-1, 0]) / 5
     found = truth[:-1] + np.stack([shift, 0 * shift, shift, 0 * shift], axis=1)
     boxes = np.concatenate([found, [[0.0, 0, 3, 3], [61.0, 0, 64, 3]]])
