@@ -39,3 +39,26 @@ def read_only_folder(tmp_path) -> Path:
     else:
         pytest.skip("no folder here refuses new files (root without sysfs)")
     folder.chmod(0o755)
+
+
+@pytest.fixture
+def agg_backend():
+    """Matplotlib's file-only backend for one test; the previous backend comes back after."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    before = matplotlib.get_backend()
+    plt.switch_backend("Agg")
+    yield
+    plt.close("all")
+    plt.switch_backend(before)
+
+
+@pytest.fixture(autouse=True)
+def _own_torch_rng():
+    """Give each test its own copy of torch's global random state, so that a test seeding
+    it (torch.manual_seed) leaves the next test's random numbers as they were."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        yield

@@ -52,6 +52,38 @@ def test_every_pooling_has_the_declared_shape(tiny, unit):
         tiny.features(x, pooling="max")
 
 
+def _library_poolings(tiny, x):
+    """Each pooling computed from the wrapped library model's own outputs."""
+    model, spec = tiny.model, tiny.spec
+    if spec.library == "timm":
+        out = model.forward_features(x)
+        prefix, patches = out[:, :model.num_prefix_tokens], out[:, model.num_prefix_tokens:]
+        pooler = model.forward_head(out, pre_logits=True)
+    elif spec.library == "transformers":
+        out = model(pixel_values=x, interpolate_pos_encoding=True).last_hidden_state
+        prefix, patches, pooler = out[:, :1], out[:, 1:], None
+    else:  # torchvision: everything up to the average pool, then that pool
+        fmap = torch.nn.Sequential(*list(model.children())[:-2])(x)
+        prefix, patches = None, fmap.flatten(2).transpose(1, 2)
+        pooler = torch.flatten(model.avgpool(fmap), 1)
+    mean = patches.mean(dim=1)
+    expected = {"tokens": patches, "mean": mean, "pooler": pooler}
+    if prefix is not None and prefix.shape[1]:
+        expected.update(cls=prefix[:, 0], **{"cls+mean": torch.cat([prefix[:, 0], mean], -1)})
+    return expected
+
+
+def test_every_pooling_matches_the_library_model(tiny, unit):
+    x = batch(tiny.spec, unit)
+    with torch.no_grad():
+        expected = _library_poolings(tiny, x)
+        for pooling in tiny.spec.poolings:
+            torch.testing.assert_close(tiny.features(x, pooling=pooling), expected[pooling],
+                                       rtol=1e-4, atol=1e-5, msg=pooling)
+    if tiny.spec.library == "torchvision":  # ResNet's pool is the mean of its last map
+        torch.testing.assert_close(expected["pooler"], expected["mean"], rtol=1e-4, atol=1e-5)
+
+
 def test_features_are_deterministic(tiny, unit):
     x = batch(tiny.spec, unit)
     with torch.no_grad():

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from astropy.table import Table
 
 import astrofm
@@ -28,7 +29,15 @@ def test_train_then_evaluate(tmp_path, toy, capsys):
                  "-q"]) == 0
     assert "macro F1" in capsys.readouterr().out
     table = Table.read(report)
-    assert list(table["class"]) == ["a", "b"] and 0 <= table.meta["macro_f1"] <= 1
+    assert list(table["class"]) == ["a", "b"]
+    # the toy classes (bar against square) are separable: the network learned them
+    assert table.meta["macro_f1"] >= 0.9
+    predicted = np.asarray(astrofm.load(model).predict(toy(10, seed=1))["label"])
+    truth = np.arange(10) % 2  # toy() alternates the two classes
+    f1 = [2 * np.sum((predicted == c) & (truth == c)) / (np.sum(predicted == c)
+                                                        + np.sum(truth == c)) for c in (0, 1)]
+    np.testing.assert_allclose(table["f1"], f1, atol=1e-6)
+    assert table.meta["macro_f1"] == pytest.approx(np.mean(f1), abs=1e-6)
     assert figure.stat().st_size > 0
     assert astrofm.load(model).options.weights is None  # --weights random
     # A figure format Matplotlib lacks is refused before scoring, not after.

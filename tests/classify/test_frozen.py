@@ -10,6 +10,15 @@ from astrofm.classify.features import clear_memory
 from astrofm.data import label_fraction, subset
 
 
+def _macro_f1(truth, predicted):
+    """Mean over classes of 2 TP / (2 TP + FP + FN), counted here without astrofm."""
+    f1 = []
+    for c in np.unique(truth):
+        tp = np.sum((predicted == c) & (truth == c))
+        f1.append(2 * tp / (np.sum(predicted == c) + np.sum(truth == c)))
+    return float(np.mean(f1))
+
+
 def _state(module):
     return {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -42,15 +51,21 @@ def test_features_are_computed_once_per_data_set(toy, monkeypatch, tmp_path):
     monkeypatch.setattr(astrofm.features, "embed", counting)
     train, test = toy(40, seed=0), mark_test(toy(20, seed=1))
     backbone = Classifier("resnet18", weights=None, size=32).backbone
-    scores = {}
+    fitted, scores = {}, {}
     for head in ("linear", "whitening", "knn"):
-        clf = Classifier(backbone, head=head, size=32, features_cache=tmp_path)
-        scores[head] = clf.fit(train).evaluate(test).macro_f1
+        fitted[head] = Classifier(backbone, head=head, size=32, features_cache=tmp_path)
+        scores[head] = fitted[head].fit(train).evaluate(test).macro_f1
     # label fractions of the training set reuse its features: fit on rows of the table
     clf = Classifier(backbone, size=32, features_cache=tmp_path)
     table = clf.embed(train)
     clf.fit(table[label_fraction(table["label"], 0.5, seed=0)])
     assert calls == [40, 20]
+    # heads on cached features still learn the separable toy set, and are scored right
+    truth = np.arange(20) % 2  # toy() alternates the two classes
+    for head, clf in fitted.items():
+        predicted = np.asarray(clf.predict(test)["label"])
+        assert scores[head] == pytest.approx(_macro_f1(truth, predicted), abs=1e-6)
+        assert scores[head] >= 0.9, head
     # a new process (no memory cache) reads the folder: the backbone does not run
     clear_memory()
     ran = []
@@ -77,7 +92,7 @@ def test_predict_gives_labels_and_probabilities(toy, tmp_path):
     assert list(out["class_name"]) == ["a", "b", "a"]
     # the same images as arrays in the data set give the same answer
     same = clf.predict(subset(train, [0, 1, 2]))
-    np.testing.assert_array_equal(same["probability"], out["probability"])
+    np.testing.assert_allclose(same["probability"], out["probability"], rtol=1e-5, atol=1e-6)
     # a file that cannot be read gets NaN and its error, not an exception
     (tmp_path / "bad.png").write_bytes(b"not a png")
     mixed = clf.predict([str(paths[0]), str(tmp_path / "bad.png")])

@@ -81,6 +81,40 @@ def test_real_catalogue_matches_its_published_boxes(shared_data):
     np.testing.assert_allclose(boxes, expected, atol=0.02)  # the CSV is rounded to 0.01 px
 
 
+def test_generated_pybdsf_catalogue_gives_boxes_worked_out_by_hand(tmp_path):
+    """The convention of the real-catalogue test on a catalogue written here: a PyBDSF-like
+    .srl FITS table (RA, DEC, FWHM Maj/Min in degrees, PA east of north) of sources at
+    known 0-based pixel centres, on a north-up, east-left image of 10 arcsec pixels."""
+    from astropy.wcs import WCS
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval, w.wcs.crpix = [150.0, 2.0], [40.0, 30.0]
+    w.wcs.cdelt = [-10.0 / 3600, 10.0 / 3600]
+    x, y = np.array([20.0, 50.3, 10.0]), np.array([15.0, 40.7, 50.0])
+    fwhm_major, fwhm_minor = np.array([6.0, 4.0, 9.0]), np.array([3.0, 4.0, 2.0])
+    pa = np.array([30.0, 0.0, 100.0])
+    sky = w.pixel_to_world(x, y)
+    srl = Table({"RA": sky.ra.deg * u.deg, "DEC": sky.dec.deg * u.deg,
+                 "Maj": fwhm_major * 10 / 3600 * u.deg, "Min": fwhm_minor * 10 / 3600 * u.deg,
+                 "PA": pa * u.deg})
+    srl.write(tmp_path / "field.pybdsf.srl.FITS")
+    boxes, keep = catalog_to_boxes(str(tmp_path / "field.pybdsf.srl.FITS"), w, (64, 80),
+                                   fwhm_scale=1.0)
+    # PA 0 points north (+y) and PA 90 east (-x): the major axis lies at 90 + PA degrees
+    # from +x. An ellipse of semi-axes a, b at angle t spans half-widths
+    # sqrt(a^2 cos^2 t + b^2 sin^2 t) and sqrt(a^2 sin^2 t + b^2 cos^2 t).
+    t = np.deg2rad(90 + pa)
+    a, b = fwhm_major / 2, fwhm_minor / 2
+    hw = np.sqrt((a * np.cos(t)) ** 2 + (b * np.sin(t)) ** 2)
+    hh = np.sqrt((a * np.sin(t)) ** 2 + (b * np.cos(t)) ** 2)
+    cx, cy = x + 0.5, y + 0.5  # 0-based pixel centres to the edge convention
+    assert keep.all()
+    np.testing.assert_allclose(boxes, np.stack([cx - hw, cy - hh, cx + hw, cy + hh], -1),
+                               atol=1e-3)
+    np.testing.assert_allclose(boxes[1], [48.8, 39.2, 52.8, 43.2], atol=1e-3)  # a circle
+
+
 def test_writers_read_back(tmp_path, wcs):
     from regions import Regions
 

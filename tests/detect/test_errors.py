@@ -43,10 +43,19 @@ def test_training_images_without_sources(tmp_path):
         Detector("dinov2-small", weights=None, backbone_options=TINY_VIT).fit(_coco(tmp_path, []))
 
 
-def test_an_image_without_sources_gives_an_empty_catalogue():
-    det = tiny_detector(min_score=0.99)
-    table = det.detect(np.zeros((64, 64)) + np.eye(64), tile=None, progress=False)
-    assert len(table) == 0 and {"x0", "score", "class_name"} <= set(table.colnames)
+def test_a_blank_image_gives_an_empty_catalogue_without_running_the_network():
+    # No score threshold at all: an untrained network then reports boxes on any image
+    # it sees, so an empty catalogue means the blank image never reached it.
+    det = tiny_detector(min_score=0.0)
+    passes = []
+    det.network.register_forward_pre_hook(lambda *args: passes.append(1))
+    field = np.random.default_rng(0).normal(size=(64, 64))
+    field[30:34, 20:24] += 50.0
+    found = det.detect(field, tile=None, score_threshold=0.0, progress=False)
+    assert len(found) > 0 and len(passes) == 1
+    blank = det.detect(np.full((64, 64), 3.0), tile=None, score_threshold=0.0, progress=False)
+    assert len(blank) == 0 and len(passes) == 1 and blank.meta["skipped"] == 1
+    assert {"x0", "score", "class_name"} <= set(blank.colnames)
 
 
 def test_coco_naming_missing_images(tmp_path):

@@ -90,20 +90,31 @@ def test_constant_image_gives_finite_tensor(tiny_vit):
     assert torch.isfinite(batch.features()).all()
 
 
-def test_by_name_uses_the_cache(monkeypatch, fits_files):
+@pytest.fixture
+def empty_backbone_cache():
+    """The by-name backbone cache, empty before and after the test."""
     adapt_module = importlib.import_module("astrofm.features.adapt")
+    adapt_module._backbone.cache_clear()
+    yield
+    adapt_module._backbone.cache_clear()
 
-    calls = []
-    real = adapt_module._backbone.__wrapped__
 
-    def counting(name, weights):
-        calls.append(name)
-        return real(name, weights)
+def test_by_name_uses_the_cache(monkeypatch, fits_files, tmp_path, empty_backbone_cache):
+    weights_file = astrofm.backbones.load("resnet18", weights=None, seed=3).save_weights(
+        tmp_path / "r18.safetensors")
+    real, built = astrofm.backbones.load, []
 
-    monkeypatch.setattr(adapt_module, "_backbone",
-                        adapt_module.functools.lru_cache(maxsize=4)(counting))
+    def counting(name, **options):
+        built.append((name, options.get("weights")))
+        return real(name, **options)
+
+    monkeypatch.setattr(astrofm.backbones, "load", counting)
     spec = astrofm.backbones.get("resnet18")
-    for _ in range(2):
-        batch = adapt(fits_files[0], model="resnet18", weights=None, size=32)
+    for weights in (None, "random"):  # two spellings of the same random network
+        batch = adapt(fits_files[0], model="resnet18", weights=weights, size=32)
         assert batch.features().shape == (1, spec.feature_dim)
-    assert calls == ["resnet18"]
+    assert len(built) == 1
+    first = adapt(fits_files[0], model="resnet18", weights=weights_file, size=32).features()
+    again = adapt(fits_files[0], model="resnet18", weights=weights_file, size=32).features()
+    assert len(built) == 2 and str(built[1][1]) == str(weights_file)
+    torch.testing.assert_close(first, again)

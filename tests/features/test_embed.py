@@ -46,6 +46,18 @@ def test_output_round_trip(tiny_vit, fits_files, tmp_path, suffix):
         out.name]
 
 
+class _Counting(ListDataset):
+    """Records the items it loads, so a test sees what a run computed."""
+
+    def __init__(self, items, **kw):
+        super().__init__(items, **kw)
+        self.loaded = []
+
+    def load(self, index):
+        self.loaded.append(index)
+        return super().load(index)
+
+
 class _Exploding(ListDataset):
     """Crashes (like a job killed mid-run) when it reaches one item."""
 
@@ -67,12 +79,14 @@ def test_killed_run_resumes_to_the_same_table(tiny_vit, fits_files, tmp_path):
     assert not out.exists()
     done = ShardStore(cache, _fingerprint_of(cache)).done()
     assert sorted(done.tolist()) == [0, 1, 2]
-    resumed = embed(ListDataset(fits_files), model=tiny_vit, size=28, batch_size=1,
-                    cache=cache, output=out, progress=False)
+    items = _Counting(fits_files)
+    resumed = embed(items, model=tiny_vit, size=28, batch_size=1, cache=cache, output=out,
+                    progress=False)
+    assert sorted(items.loaded) == [0, 3, 4]  # 0 once more, only to learn the image shape
     fresh = embed(fits_files, model=tiny_vit, size=28, batch_size=2, progress=False)
-    np.testing.assert_array_equal(resumed["feature"], fresh["feature"])
+    # batch sizes differ, so kernels may sum in another order
+    np.testing.assert_allclose(resumed["feature"], fresh["feature"], rtol=1e-4, atol=1e-5)
     assert list(resumed["source"]) == list(fresh["source"])
-    assert len(list(cache.glob("shard-*"))) == 5  # the resumed run added only 2 shards
 
 
 def _fingerprint_of(cache):
@@ -108,10 +122,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_attention_maps_back_to_original(tiny_vit, fits_files):
-    import matplotlib
-
-    matplotlib.use("Agg")
+def test_attention_maps_back_to_original(tiny_vit, fits_files, agg_backend):
     import astrofm
     from astrofm.features import plot_attention
     from astrofm.preprocess import CropToBox, Pipeline, ResizeForPatch, ToChannels

@@ -118,5 +118,6 @@ def test_exclude_zeros_keeps_clipped_emission():
     lo, hi = vis.ZScaleInterval().get_limits(nonzero)
     expected = vis.AsinhStretch()(np.clip((image.data - lo) / (hi - lo), 0, 1))
     np.testing.assert_allclose(kept, expected, atol=1e-6)
-    assert kept.max() == 1.0
+    # asinh(1) / asinh(1) is 1 up to float32 rounding, which differs between CPUs
+    assert kept.max() == pytest.approx(1.0, abs=1e-6)
     assert not Stretch(exclude_zeros=True)(AstroImage(np.zeros((8, 8)))).data.any()
