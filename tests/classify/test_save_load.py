@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import astrofm
 from astrofm.classify import Classifier
