@@ -15,7 +15,8 @@ Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
 (the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.catalog` (tables, regions,
 COCO, catalogue-to-box conversion), :mod:`~astrofm.detect.metrics`,
-:mod:`~astrofm.detect.plots` and :mod:`~astrofm.detect.simulate` (generated radio fields).
+:mod:`~astrofm.detect.plots`, :mod:`~astrofm.detect.simulate` (generated radio fields)
+and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in RGZ classes).
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
@@ -29,6 +30,12 @@ from astrofm.detect.catalog import (
 )
 from astrofm.detect.detector import Detector
 from astrofm.detect.metrics import IOU_STEPS, DetectionReport, detection_metrics
+from astrofm.detect.radio_galaxies import (
+    RGZ_KINDS,
+    rgz_label,
+    simulate_radio_galaxy,
+    write_radio_galaxies,
+)
 from astrofm.detect.simulate import simulate_field, write_simulated
 
 __all__ = [
@@ -46,4 +53,8 @@ __all__ = [
     "write_regions",
     "simulate_field",
     "write_simulated",
+    "RGZ_KINDS",
+    "rgz_label",
+    "simulate_radio_galaxy",
+    "write_radio_galaxies",
 ]
