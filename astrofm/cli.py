@@ -106,9 +106,19 @@ def _check_test_classes(train, test, path) -> None:
 
 
 def _train(args) -> int:
+    from astrofm.detect.cli import DETECTOR_ONLY, refuse, train_detector
+    from astrofm.errors import ConfigError
     from astrofm.runtime import check_writable
 
+    if args.task == "detect":
+        return train_detector(args)
     check_writable(args.output, _OUTPUT)
+    refuse(args, DETECTOR_ONLY, "is an option of --task detect")
+    if len(args.train) > 1:
+        raise ConfigError(f"train: a classifier takes one training split; got "
+                          f"{len(args.train)} paths. Give one, or use --task detect with "
+                          "--catalog for images.")
+    args.train = args.train[0]
     from astrofm.classify import Classifier, mark_test
     from astrofm.data import open_labelled
 
@@ -133,14 +143,15 @@ def _train(args) -> int:
 
 
 def _load_saved(path, cls, writer: str):
-    """The saved model at ``path``, which must be a ``cls``."""
+    """The saved model at ``path``, which must be a ``cls`` (a class or a tuple of them)."""
     from astrofm.errors import ConfigError
     from astrofm.io import load
 
     model = load(path)
-    if not isinstance(model, cls):
-        raise ConfigError(f"{path}: not a saved {cls.__name__.lower()}; give a file written "
-                          f"by {writer}.")
+    kinds = cls if isinstance(cls, tuple) else (cls,)
+    if not isinstance(model, kinds):
+        names = " or ".join(k.__name__.lower() for k in kinds)
+        raise ConfigError(f"{path}: not a saved {names}; give a file written by {writer}.")
     return model
 
 
@@ -149,13 +160,25 @@ def _evaluate(args) -> int:
 
     if args.output:
         check_writable(args.output, _OUTPUT)
-    if args.confusion:
-        check_figure_path(args.confusion, "--confusion")
+    for option in ("confusion", "figure"):
+        if getattr(args, option):
+            check_figure_path(getattr(args, option), f"--{option}")
     from astrofm.classify import Classifier, mark_test
     from astrofm.data import open_labelled
+    from astrofm.detect import Detector
+    from astrofm.detect.cli import DETECTOR_EVALUATE, evaluate_detector, refuse
+    from astrofm.errors import ConfigError
     from astrofm.features.store import atomic_path
 
-    clf = _load_saved(args.model, Classifier, "'astrofm train' or Classifier.save()")
+    clf = _load_saved(args.model, (Classifier, Detector),
+                      "'astrofm train', Classifier.save() or Detector.save()")
+    if isinstance(clf, Detector):
+        return evaluate_detector(args, clf)
+    refuse(args, DETECTOR_EVALUATE, "applies to a saved detector, and this is a classifier")
+    if len(args.test) > 1:
+        raise ConfigError(f"test: a classifier is scored on one test split; got "
+                          f"{len(args.test)} paths; give one.")
+    args.test = args.test[0]
     clf.options.progress = not args.quiet
     test = open_labelled(args.test, label_column=args.label_column, hdu=args.hdu)
     report = clf.evaluate(mark_test(test))
@@ -249,10 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_help = "a .npz file (images, labels), a folder with one sub-folder per class, or " \
         "a catalogue (.csv/.ecsv/.fits) with path and label columns"
-    trn = sub.add_parser("train", help="train a classifier and save it (.astrofm)",
-                         description="Train a classifier on a backbone; the validation "
-                         "split comes from --val or from the training data, never the test.")
-    trn.add_argument("train", help=f"training split: {data_help}")
+    trn = sub.add_parser("train", help="train a classifier or a detector and save it "
+                         "(.astrofm)", description="Train a classifier (or, with --task "
+                         "detect, a source detector) on a backbone; the validation split "
+                         "comes from --val or from the training data, never the test.")
+    trn.add_argument("train", nargs="+", help=f"training split: {data_help}; for --task "
+                     "detect a COCO JSON file, or images with --catalog")
+    trn.add_argument("--task", choices=("classify", "detect"), default="classify",
+                     help="what to train (default: classify)")
+    trn.add_argument("--catalog", help="--task detect: catalogue of the images' sources "
+                     "(.ecsv/.fits/.csv; RA, DEC, Maj, Min, PA, or pixel x, y, major, minor, "
+                     "theta for one image)")
+    trn.add_argument("--weight-decay", type=float, help="--task detect: AdamW weight decay")
+    trn.add_argument("--max-steps", type=int, help="--task detect: stop after this many steps")
     trn.add_argument("-o", "--output", required=True, help="model file to write (.astrofm)")
     trn.add_argument("-m", "--model", default="dinov2", help="backbone name (astrofm info)")
     trn.add_argument("--head", default="linear", help="linear, mlp, whitening or knn")
@@ -278,13 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
     trn.set_defaults(func=_train)
 
-    evl = sub.add_parser("evaluate", help="score a saved classifier on a labelled test split",
-                         description="Macro F1, per-class scores and the confusion matrix "
-                         "of a saved classifier on a test split.")
-    evl.add_argument("model", help="a saved classifier (.astrofm)")
-    evl.add_argument("test", help=f"test split: {data_help}")
-    evl.add_argument("-o", "--output", help="per-class table to write (.ecsv)")
+    evl = sub.add_parser("evaluate", help="score a saved classifier or detector on a test "
+                         "split", description="Macro F1, per-class scores and the confusion "
+                         "matrix of a saved classifier on a test split; mAP at IoU 0.1 to "
+                         "0.9 and P/R/F1 of a saved detector.")
+    evl.add_argument("model", help="a saved classifier or detector (.astrofm)")
+    evl.add_argument("test", nargs="+", help=f"test split: {data_help}; for a detector a "
+                     "COCO JSON file, or images with --catalog")
+    evl.add_argument("-o", "--output", help="per-class table, or a detector's mAP against "
+                     "IoU, to write (.ecsv)")
     evl.add_argument("--confusion", help="confusion-matrix figure to write (.png, .pdf)")
+    evl.add_argument("--catalog", help="detector: catalogue of the test images' sources")
+    evl.add_argument("--figure", help="detector: mAP-against-IoU figure to write (.png, .pdf)")
+    evl.add_argument("--score", type=float, help="detector: lowest score counted for P/R/F1 "
+                     "(default 0.5)")
+    evl.add_argument("--iou", type=float, help="detector: IoU of a match for P/R/F1 "
+                     "(default 0.5)")
     evl.set_defaults(func=_evaluate)
     for command in (trn, evl):
         command.add_argument("--label-column", default="label",

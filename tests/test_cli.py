@@ -62,4 +62,4 @@ def test_evaluate_refuses_a_model_of_another_kind(tmp_path, capsys, monkeypatch)
     path = save_model(tmp_path / "m.astrofm", "other", {}, {"w": torch.zeros(1)})
     np.savez(tmp_path / "t.npz", images=np.zeros((2, 8, 8), np.uint8), labels=np.array([0, 1]))
     assert main(["evaluate", str(path), str(tmp_path / "t.npz"), "-q"]) == 2
-    assert "not a saved classifier" in capsys.readouterr().err
+    assert "not a saved classifier or detector" in capsys.readouterr().err

@@ -14,8 +14,10 @@ Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
 :mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
 (the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.catalog` (tables, regions,
-COCO, catalogue-to-box conversion), :mod:`~astrofm.detect.metrics`,
-:mod:`~astrofm.detect.plots` and :mod:`~astrofm.detect.simulate` (generated radio fields).
+COCO, catalogue-to-box conversion), :mod:`~astrofm.detect.catalog_coco` (training sets from
+a catalogue), :mod:`~astrofm.detect.metrics`,
+:mod:`~astrofm.detect.plots`, :mod:`~astrofm.detect.simulate` (generated radio fields)
+and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in RGZ classes).
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
@@ -27,8 +29,15 @@ from astrofm.detect.catalog import (
     write_coco,
     write_regions,
 )
+from astrofm.detect.catalog_coco import catalog_to_coco
 from astrofm.detect.detector import Detector
 from astrofm.detect.metrics import IOU_STEPS, DetectionReport, detection_metrics
+from astrofm.detect.radio_galaxies import (
+    RGZ_KINDS,
+    rgz_label,
+    simulate_radio_galaxy,
+    write_radio_galaxies,
+)
 from astrofm.detect.simulate import simulate_field, write_simulated
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "detection_metrics",
     "IOU_STEPS",
     "catalog_to_boxes",
+    "catalog_to_coco",
     "ellipse_boxes",
     "make_catalog",
     "write_catalog",
@@ -46,4 +56,8 @@ __all__ = [
     "write_regions",
     "simulate_field",
     "write_simulated",
+    "RGZ_KINDS",
+    "rgz_label",
+    "simulate_radio_galaxy",
+    "write_radio_galaxies",
 ]

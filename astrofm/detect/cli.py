@@ -1,0 +1,175 @@
+"""The detector paths of the ``astrofm`` command: ``train --task detect`` and ``evaluate``.
+
+A detector trains and is scored on boxes: a COCO JSON file, or images with a source
+catalogue (``--catalog``) that :func:`astrofm.detect.catalog_to_coco` turns into one in a
+temporary folder. Every option is checked before any image is read or any network built.
+"""
+
+from __future__ import annotations
+
+from astrofm.errors import ConfigError
+
+__all__ = ["train_detector", "evaluate_detector", "refuse", "CLASSIFIER_ONLY",
+           "DETECTOR_ONLY", "DETECTOR_EVALUATE"]
+
+# Options of `astrofm train` and `evaluate` that only one kind of model takes.
+CLASSIFIER_ONLY = ("size", "pooling", "solver", "hidden", "patience", "warmup_epochs",
+                   "features_cache", "no_augment")
+DETECTOR_ONLY = ("catalog", "weight_decay", "max_steps")
+DETECTOR_EVALUATE = ("catalog", "figure", "score", "iou")
+
+
+def refuse(args, names, why: str) -> None:
+    """Raise a ConfigError naming the first of ``names`` that was given on the command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+    names : sequence of str
+        Attributes of ``args`` (options with ``-`` as ``_``) that do not apply here.
+    why : str
+        Completes the message ``--option <why>; leave it out.``.
+    """
+    given = [n for n in names if getattr(args, n, None) not in (None, False)]
+    if given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} {why}; leave it out.")
+
+
+def _check_boxes_input(paths, catalog, option: str) -> None:
+    """Refuse, before any compute, inputs that give a detector no boxes."""
+    from astrofm.data.folder import IMAGE_SUFFIXES
+
+    if len(paths) == 1 and paths[0].lower().endswith(".json"):
+        if catalog:
+            raise ConfigError(f"--catalog: {option} {paths[0]} is a COCO JSON file with its "
+                              "own boxes; drop --catalog, or give images instead.")
+        return
+    others = [p for p in paths if not p.lower().endswith(IMAGE_SUFFIXES)]
+    if others or not catalog:
+        raise ConfigError(f"{option} {(others or paths)[0]}: a detector learns and is "
+                          "scored on boxes; give a COCO JSON file, or images "
+                          f"({', '.join(IMAGE_SUFFIXES[:3])} ...) with --catalog CAT of "
+                          "positions and FWHM ellipses.")
+
+
+def _boxes_input(paths, catalog, folder, option: str, hdu):
+    """A COCO JSON file: the one given, or one written in ``folder`` from images."""
+    from pathlib import Path
+
+    from astrofm.detect import catalog_to_coco
+
+    if catalog is None:
+        return paths[0]
+    return catalog_to_coco(paths, catalog, Path(folder) / f"{option}.json", hdu=hdu)
+
+
+def train_detector(args) -> int:
+    """``astrofm train --task detect``: fit a :class:`~astrofm.detect.Detector` and save it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``train`` command line.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    import tempfile
+
+    from astrofm.runtime import (
+        check_loop,
+        check_writable,
+        non_negative_float,
+        positive_float,
+        positive_int,
+    )
+    from astrofm.tuning import TUNINGS
+
+    check_writable(args.output, "-o/--output")
+    refuse(args, CLASSIFIER_ONLY, "is an option of a classifier, not of --task detect")
+    if args.head != "linear":
+        raise ConfigError("--head is an option of a classifier, not of --task detect.")
+    if args.tuning not in TUNINGS:
+        raise ConfigError(f"--tuning {args.tuning}: choose one of {', '.join(TUNINGS)}.")
+    fit = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+           "weight_decay": args.weight_decay, "seed": args.seed, "device": args.device,
+           "precision": args.precision, "max_steps": args.max_steps}
+    fit = {k: v for k, v in fit.items() if v is not None}
+    for name in ("epochs", "batch_size", "max_steps"):
+        if name in fit:
+            positive_int(fit[name], f"--{name.replace('_', '-')}")
+    if "lr" in fit:
+        positive_float(fit["lr"], "--lr")
+    if "weight_decay" in fit:
+        non_negative_float(fit["weight_decay"], "--weight-decay")
+    check_loop(device=fit.get("device", "auto"), precision=args.precision,
+               num_workers=args.workers)
+    splits = {"train": args.train, "--val": args.val and [args.val],
+              "--test": args.test and [args.test]}
+    for option, paths in splits.items():
+        if paths:
+            _check_boxes_input(paths, args.catalog, option)
+    from astrofm.detect import Detector
+
+    tuning_options = {k: getattr(args, k) for k in ("lora_rank", "blocks")
+                      if getattr(args, k) is not None}
+    with tempfile.TemporaryDirectory() as folder:
+        data = {option.strip("-"): paths and _boxes_input(paths, args.catalog, folder,
+                                                          option.strip("-"), args.hdu)
+                for option, paths in splits.items()}
+        detector = Detector(args.model, args.tuning, weights=args.weights,
+                            tuning_options=tuning_options)
+        detector.fit(data["train"], data["val"], num_workers=args.workers,
+                     progress=not args.quiet, **fit)
+        detector.save(args.output)
+        score = detector.history.get("best_val_map_50")
+        print(f"{detector!r} trained ({detector.tuning_report}); validation mAP@0.5 "
+              + ("not measured (no validation ran)" if score is None else f"{score:.3f}")
+              + f" -> {args.output}")
+        if data["test"]:
+            print(detector.evaluate(data["test"], progress=not args.quiet))
+    return 0
+
+
+def evaluate_detector(args, detector) -> int:
+    """``astrofm evaluate`` of a saved detector: print its DetectionReport, write the table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``evaluate`` command line, its output paths already checked.
+    detector : Detector
+        The loaded model.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    import tempfile
+
+    from astrofm.features.store import atomic_path
+
+    if args.confusion:
+        raise ConfigError("--confusion is a classifier's figure; for a detector give "
+                          "--figure for mAP against IoU.")
+    _check_boxes_input(args.test, args.catalog, "test")
+    with tempfile.TemporaryDirectory() as folder:
+        test = _boxes_input(args.test, args.catalog, folder, "test", args.hdu)
+        report = detector.evaluate(
+            test, score_threshold=0.5 if args.score is None else args.score,
+            iou_threshold=0.5 if args.iou is None else args.iou, progress=not args.quiet)
+    print(report)
+    if args.output:
+        with atomic_path(args.output) as tmp:
+            report.to_table().write(tmp, format="ascii.ecsv")
+    if args.figure:
+        from astrofm.detect.plots import plot_map_vs_iou
+
+        figure = plot_map_vs_iou(report).figure
+        with atomic_path(args.figure) as tmp:
+            figure.savefig(tmp, bbox_inches="tight")
+    return 0
