@@ -365,3 +365,12 @@ def test_report_renders_in_a_headless_browser(make_run, fast_umap, tmp_path):
                           "--dump-dom", path.as_uri()], check=True, capture_output=True,
                          text=True, timeout=120).stdout
     assert dom.count("<img") == 6
+
+
+def test_run_without_finished_cells_renders(make_run, fast_umap):
+    folder = make_run(features=False, attention=False)
+    results = Table.read(folder / "results.ecsv")
+    results[:0].write(folder / "results.ecsv", format="ascii.ecsv", overwrite=True)
+    page = _parse(render(folder))
+    assert page.tables["results"] == 1 and page.images == []
+    assert "No classification cells in this run." in (folder / "report.html").read_text()
