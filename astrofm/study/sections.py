@@ -98,6 +98,9 @@ def classification(page) -> None:
         page.figure("scores_vs_fraction", figure, "Macro F1, precision and recall on the "
                     "test split against the labelled share of the training split: mean over "
                     "seeds, band from min to max; from-scratch baseline dashed. " + note)
+    else:
+        page.note("No backbone ran the reference configuration, so there is no curve "
+                  "against label fraction; the table above gives every configuration.")
     largest = fractions[-1]
     reports = {run.label(b): per_class_report(select(r, fraction=largest), run.study["classes"])
                for b, r in curves.items() if largest in r["fraction"]}
