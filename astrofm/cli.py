@@ -224,6 +224,13 @@ def _detect(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from astrofm.study.report import render
+
+    print(render(args.dir))
+    return 0
+
+
 def _hdu(value: str):
     return int(value) if value.lstrip("-").isdigit() else value
 
@@ -354,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--device", help="cpu or cuda (default: cpu)")
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     det.set_defaults(func=_detect)
+
+    rep = sub.add_parser("report", help="render the report of a study run folder",
+                         description="Write DIR/report.html (self-contained, opens offline) "
+                         "with figures/ and tables/ from the results of 'astrofm study'.")
+    rep.add_argument("dir", metavar="DIR", help="run folder written by 'astrofm study'")
+    rep.set_defaults(func=_report)
     return parser
 
 
