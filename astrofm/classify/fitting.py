@@ -23,6 +23,7 @@ def as_features(clf, items: Labelled, where: str) -> Labelled:
     refused: training on part of a split would change it silently.
     """
     from astrofm.classify.features import check_table
+    from astrofm.features.embed import failed_rows
 
     if is_feature_table(items.data):
         check_table(items.data, clf.backbone.spec.name, clf.digest, clf.pooling,
@@ -30,7 +31,7 @@ def as_features(clf, items: Labelled, where: str) -> Labelled:
         table = items.data
     else:
         table = clf.embed(items.data)
-    bad = np.flatnonzero(np.asarray(table["error"]) != "")
+    bad = failed_rows(table)
     if len(bad):
         raise DatasetError(f"{where}: {len(bad)} images could not be read or preprocessed "
                            f"(first: {[str(table['source'][i]) for i in bad[:3]]}; see "

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from astrofm.errors import ConfigError, TrainingError
+from astrofm.threads import one_thread
 
 __all__ = ["fit_lbfgs", "fit_minibatch", "fit_head", "OPTIMIZERS"]
 
@@ -48,7 +49,8 @@ def fit_lbfgs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     classes are separable (the unpenalised optimum is then at infinity).
 
     The model runs in eval mode, so dropout is off: L-BFGS needs the same objective at
-    every evaluation of its line search.
+    every evaluation of its line search. It runs on one thread: heads are small, and
+    on busy cores several threads made it ten times slower (:mod:`astrofm.threads`).
 
     Parameters
     ----------
@@ -87,7 +89,8 @@ def fit_lbfgs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
         return loss
 
     start = time.perf_counter()
-    optimizer.step(closure)
+    with one_thread():
+        optimizer.step(closure)
     state = optimizer.state[params[0]]
     if not np.isfinite(losses[-1]):
         raise TrainingError("fit_lbfgs: the loss is not finite; the features hold NaN or "

@@ -15,7 +15,7 @@ from astropy.table import Table
 
 from astrofm.errors import ConfigError
 
-__all__ = ["embed", "as_dataset", "with_transform", "write_table", "TABLE_FORMATS"]
+__all__ = ["embed", "as_dataset", "with_transform", "write_table", "failed_rows", "TABLE_FORMATS"]
 
 log = logging.getLogger("astrofm.embed")
 
@@ -90,6 +90,19 @@ def table_format(path) -> str:
     if fmt is None:
         raise ConfigError(f"output={path}: give a file ending in one of {sorted(TABLE_FORMATS)}.")
     return fmt
+
+
+def failed_rows(table: Table) -> np.ndarray:
+    """Indices of the rows of a feature table whose image could not be read.
+
+    A table read back from FITS gives the ``error`` column of a run without failures as
+    masked or byte strings; every empty, masked or blank entry counts as no error.
+    """
+    errors = table["error"]
+    if hasattr(errors, "filled"):
+        errors = errors.filled("")
+    errors = np.char.strip(np.asarray(errors).astype(str))
+    return np.flatnonzero(errors != "")
 
 
 def write_table(table: Table, path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 
@@ -14,6 +13,7 @@ from astrofm.errors import AstrofmWarning, ConfigError, ImageShapeError
 from astrofm.geometry import Geometry
 from astrofm.preprocess.base import Step, check_choice
 from astrofm.preprocess.sources import central_source_box
+from astrofm.threads import one_thread
 
 __all__ = ["ResizeForPatch"]
 
@@ -42,26 +42,6 @@ def _as_tensor(array):
     if not array.flags.writeable or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array).copy()
     return torch.from_numpy(array)
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run torch on one thread for the duration of a cutout-sized operation.
-
-    Splitting a 224 x 224 resize across threads costs more in hand-offs than it saves,
-    and on a busy machine torch's spinning worker threads made it ten times slower
-    (1 ms on one thread, 12 ms on two, measured). DataLoader workers already run one
-    thread; this covers preprocessing in the main process.
-    """
-    threads = torch.get_num_threads()
-    if threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class ResizeForPatch(Step):
@@ -242,7 +222,7 @@ class ResizeForPatch(Step):
             kwargs = {"align_corners": False, "antialias": aa}
         lead = data.shape[:-2]
         x = _as_tensor(data).reshape(1, -1, *in_shape)
-        with _one_thread():
+        with one_thread():
             out = F.interpolate(x, size=out_shape, mode=mode, **kwargs)
             if self.clamp and mode == "bicubic":
                 # Per plane, so a channel's range does not depend on the other channels.

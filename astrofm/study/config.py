@@ -45,7 +45,7 @@ from astrofm.errors import ConfigError, UnknownNameError
 __all__ = ["Study", "load_study"]
 
 #: Keys of each table of a study file, with their defaults (None: required or absent).
-_TOP = {"name", "data", "classify", "detect", "reference", "run"}
+_TOP = {"name", "data", "classify", "detect", "reference", "run", "showcase"}
 _DATA = {"train": None, "val": None, "test": None, "label_column": "label", "hdu": None}
 _CLASSIFY = {"backbones": None, "weights": "pretrained", "poolings": ["default"],
              "heads": ["linear"], "tunings": ["frozen"], "variants": {"default": {}},
@@ -109,6 +109,9 @@ class Study:
         ``tuning``, ``variant``, ``pooling`` (default: the first of each).
     run : dict, optional
         Lightning's ``device``, ``devices``, ``precision``; ``num_workers``; ``progress``.
+    showcase : list of path, optional
+        Images shown in the report's preprocessing and attention panels beside a few
+        test images (a real FITS file of the survey, say).
     root : path, optional
         Folder that relative paths are read from (a study file's folder).
     """
@@ -119,6 +122,7 @@ class Study:
     detect: dict | None = None
     reference: dict | None = None
     run: dict = field(default_factory=dict)
+    showcase: list = field(default_factory=list)
     root: Any = None
 
     def __post_init__(self):
@@ -129,6 +133,10 @@ class Study:
         if self.detect is not None:
             self.detect = _filled(self.detect, _DETECT, "detect")
         self.run = _filled(self.run, _RUN, "run")
+        self.showcase = [os.fspath(p) for p in self.showcase]
+        for image in self.showcase:
+            if not self.path(image).is_file():
+                raise ConfigError(f"[showcase] {image}: no such image file.")
         if self.classify is None and self.detect is None:
             raise ConfigError("the study has no grid: give a [classify] or a [detect] table.")
         if self.classify is not None:

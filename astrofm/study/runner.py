@@ -216,6 +216,7 @@ def run_study(study, out, *, dry_run: bool = False, report: bool = True) -> Path
     """
     from astrofm.study.config import Study, load_study
     from astrofm.study.execute import estimate, execute
+    from astrofm.study.panels import draw_panels
 
     if not isinstance(study, Study):
         study = load_study(study)
@@ -229,6 +230,7 @@ def run_study(study, out, *, dry_run: bool = False, report: bool = True) -> Path
     stamp = _now()
     _write_json(run.out / "study.json", run.study_json(stamp))
     execute(run)
+    draw_panels(run)
     _write_json(run.out / "study.json",
                 run.study_json(stamp, _now(), round(time.perf_counter() - started, 1)))
     if report:

@@ -1,0 +1,91 @@
+"""The offline demo study: simulated radio galaxies, two small backbones, one detector.
+
+Nothing is downloaded. The data are generated into ``DIR/data`` (once: a resumed demo
+reuses them, so its cells keep their keys): radio galaxies in the Radio Galaxy Zoo
+scheme (:func:`astrofm.detect.write_radio_galaxies`, labelled by measured components
+and peaks) and radio fields with their boxes (:func:`astrofm.detect.write_simulated`).
+Backbones use their published weights when the hub is reachable and random weights
+otherwise, which the report then states plainly. A real image from an installed
+package's wheel (astropy's M13 test image) shows the preprocessing and attention.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from astrofm.study.config import Study
+
+__all__ = ["demo_study", "DEMO_BACKBONES"]
+
+log = logging.getLogger("astrofm.study")
+
+#: The demo's backbones: a CNN and a ViT small enough for two CPU cores.
+DEMO_BACKBONES = ("resnet18", "dinov2-small")
+_KINDS = ("1C-1P", "1C-2P", "2C-2P", "2C-3P")
+_SIDE = 64
+
+
+def _weights(name: str) -> str:
+    """"pretrained" when the weights can be had here, else "random" (stated in the report)."""
+    from astrofm import backbones
+    from astrofm.errors import WeightsError
+
+    try:
+        backbones.load(name, weights="pretrained")
+    except WeightsError:
+        log.warning("%s: pretrained weights are unreachable; the demo uses random weights",
+                    name)
+        return "random"
+    return "pretrained"
+
+
+def _wheel_image() -> Path | None:
+    """astropy's M13 test image (a real photographic plate scan), if the wheel has it."""
+    image = resources.files("astropy.io.fits.hdu.compressed.tests") / "data" / "m13.fits"
+    return Path(str(image)) if image.is_file() else None
+
+
+def _write_data(folder: Path) -> None:
+    from astrofm.detect import write_radio_galaxies, write_simulated
+
+    if (folder / "done").exists():
+        return
+    write_radio_galaxies(folder / "train", 30, kinds=_KINDS, seed=1, shape=_SIDE)
+    write_radio_galaxies(folder / "test", 12, kinds=_KINDS, seed=2, shape=_SIDE)
+    fields = {"shape": 96, "n_sources": (2, 6), "beam_fwhm": 3.0, "snr": (8.0, 200.0)}
+    write_simulated(folder / "fields", 12, seed=3, name="train", **fields)
+    write_simulated(folder / "fields", 6, seed=4, name="test", **fields)
+    (folder / "done").write_text("generated\n")
+
+
+def demo_study(out) -> Study:
+    """The demo study, with its data generated in ``out/data``.
+
+    Parameters
+    ----------
+    out : path
+        The run folder the demo will use.
+
+    Returns
+    -------
+    Study
+    """
+    data = Path(out) / "data"
+    _write_data(data)
+    backbones = [{"name": name, "weights": _weights(name)} for name in DEMO_BACKBONES]
+    showcase = [p for p in [_wheel_image()] if p is not None]
+    return Study(
+        name="astrofm demo: simulated radio galaxies (RGZ scheme)",
+        data={"train": data / "train", "test": data / "test"},
+        classify={"backbones": backbones, "heads": ["linear", "mlp"], "tunings": ["frozen"],
+                  "variants": {"default": {}, "crop": {"crop": "source"}},
+                  "fractions": [0.3, 1.0], "seeds": [0, 1], "size": 56,
+                  "baseline": {"backbone": "resnet18", "epochs": 8, "lr": 2e-3, "size": 64}},
+        detect={"train": data / "fields" / "train.json", "test": data / "fields" / "test.json",
+                "backbones": [backbones[0]], "tunings": ["frozen"], "epochs": 4,
+                "batch_size": 4},
+        reference={"backbone": DEMO_BACKBONES[0], "head": "linear", "variant": "default"},
+        showcase=showcase,
+    )
