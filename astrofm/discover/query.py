@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrofm.errors import ConfigError, DatasetError, FileFormatError, InputFileError
+from astrofm.errors import AstrofmError, ConfigError, DatasetError, FileFormatError, InputFileError
 
 __all__ = ["resolve", "query_backbone", "embed_images", "parse_position", "match_position"]
 
@@ -121,12 +121,18 @@ def embed_images(meta: dict, images: list, model=None) -> np.ndarray:
         For an image file that does not exist or cannot be read.
     """
     from astrofm.features.embed import embed
+    from astrofm.io import load
     from astrofm.preprocess import from_dict
 
     for image in images:
         if isinstance(image, str | os.PathLike) and not Path(image).is_file():
             raise InputFileError(f"query image {image}: no such file; give an image file "
                                  "(FITS, PNG, JPEG), a source name, a row or 'RA DEC'.")
+        try:
+            # Read once before the backbone is built, so a bad file fails at once.
+            load(image)
+        except AstrofmError as err:
+            raise FileFormatError(f"query image {image}: cannot be read ({err})") from err
     backbone = query_backbone(meta, model)
     preprocessing = from_dict(json.loads(meta["PREPROC"]))
     table = embed(list(images), model=backbone, pooling=meta["POOLING"],
