@@ -7,8 +7,9 @@ marked interesting; :func:`plot_gallery` shows the images.
 """
 
 from astrofm.discover.anomaly import METHODS, anomaly_scores, rerank
+from astrofm.discover.backend import KINDS
 from astrofm.discover.gallery import display_image, plot_gallery
-from astrofm.discover.index import DEFAULT_MEMORY_BUDGET, KINDS, SimilarityIndex, default_index_path
+from astrofm.discover.index import DEFAULT_MEMORY_BUDGET, SimilarityIndex, default_index_path
 from astrofm.discover.tables import fingerprint, read_table
 
 __all__ = [

@@ -10,20 +10,25 @@ recall to quantisation) or, on request, an HNSW graph.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
+from astrofm.discover.backend import (
+    KINDS,
+    choose_kind,
+    default_nlist,
+    faiss_module,
+    new_index,
+    train_size,
+)
 from astrofm.discover.tables import fingerprint, normalise, read_table, usable_rows
 from astrofm.errors import ConfigError, DatasetError, InputFileError
 from astrofm.runtime import positive_int
 
 __all__ = ["SimilarityIndex", "KINDS", "DEFAULT_MEMORY_BUDGET", "default_index_path"]
 
-#: Index kinds: exact, inverted file of float16 vectors, HNSW graph over the full vectors.
-KINDS = ("auto", "flat", "ivf", "hnsw")
 #: Bytes of float32 vectors up to which ``kind="auto"`` keeps the exact flat index.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 _META_COLUMNS = ("row", "source", "ra", "dec", "label", "class_name")
@@ -33,28 +38,6 @@ _PROVENANCE = ("MODEL", "WEIGHTS", "WDIGEST", "POOLING", "PREPROC")
 def default_index_path(table_path) -> Path:
     """Where an index is saved next to its table: ``<table>.index.fits``."""
     return Path(f"{table_path}.index.fits")
-
-
-def _faiss():
-    try:
-        import faiss
-    except ImportError as err:  # pragma: no cover - a dependency of astrofm
-        raise ConfigError("similarity search needs faiss: pip install faiss-cpu.") from err
-    return faiss
-
-
-def default_nlist(size: int) -> int:
-    """Inverted lists for ``size`` vectors: the power of two nearest sqrt(size), at least 1."""
-    return max(1, 2 ** round(math.log2(max(1.0, math.sqrt(size)))))
-
-
-def choose_kind(kind: str, size: int, dim: int, memory_budget: float) -> str:
-    """The index kind ``kind="auto"`` resolves to for ``size`` vectors of ``dim`` floats."""
-    if kind not in KINDS:
-        raise ConfigError(f"kind={kind!r}: choose one of {list(KINDS)}.")
-    if kind != "auto":
-        return kind
-    return "flat" if size * dim * 4 <= memory_budget else "ivf"
 
 
 class SimilarityIndex:
@@ -118,7 +101,7 @@ class SimilarityIndex:
         meta = _meta_table(table, rows)
         features = np.asarray(table["feature"], dtype=np.float32)[rows]
         rng = np.random.default_rng(seed)
-        sample = features[rng.permutation(len(rows))[:_train_size(len(rows), nlist)]]
+        sample = features[rng.permutation(len(rows))[:train_size(len(rows), nlist)]]
         index = cls.from_chunks([(features, meta)], size=len(rows), kind=kind, metric=metric,
                                 memory_budget=memory_budget, nlist=nlist, nprobe=nprobe,
                                 ef_search=ef_search, train=sample)
@@ -145,7 +128,7 @@ class SimilarityIndex:
         kind, metric, memory_budget, nlist, nprobe, ef_search
             As for :meth:`build`.
         """
-        faiss = _faiss()
+        faiss = faiss_module()
         size = positive_int(size, "size")
         index = parts = None
         buffered, metas = [], []
@@ -158,7 +141,7 @@ class SimilarityIndex:
                 if kind == "ivf" and nlist > size:
                     raise ConfigError(f"nlist={nlist}: an IVF index of {size} vectors can "
                                       f"have at most {size} lists; give a smaller nlist.")
-                index = _new_index(faiss, kind, dim, metric, nlist)
+                index = new_index(faiss, kind, dim, metric, nlist)
                 parts = meta.meta
             metas.append(meta)
             if index.is_trained:
@@ -166,10 +149,10 @@ class SimilarityIndex:
                 continue
             buffered.append(features)
             have = sum(len(b) for b in buffered)
-            if train is None and have < min(size, _train_size(size, nlist)):
+            if train is None and have < min(size, train_size(size, nlist)):
                 continue
             index.train(normalise(train, metric) if train is not None
-                        else np.concatenate(buffered)[:_train_size(size, nlist)])
+                        else np.concatenate(buffered)[:train_size(size, nlist)])
             for block in buffered:
                 index.add(block)
             buffered = []
@@ -188,7 +171,7 @@ class SimilarityIndex:
 
     def set_search(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
         """Trade speed for recall: IVF lists searched, or HNSW candidate list length."""
-        faiss = _faiss()
+        faiss = faiss_module()
         if self.kind == "ivf":
             ivf = faiss.extract_index_ivf(self.index)
             ivf.nprobe = min(ivf.nlist, positive_int(nprobe, "nprobe") if nprobe
@@ -279,7 +262,7 @@ class SimilarityIndex:
     def vectors(self, positions) -> np.ndarray:
         """The stored vectors at ``positions`` (unit length for cosine; float16-rounded for IVF)."""
         if self.kind == "ivf":
-            ivf = _faiss().extract_index_ivf(self.index)
+            ivf = faiss_module().extract_index_ivf(self.index)
             if not ivf.direct_map.type:  # ids -> list entries, built once on first use
                 ivf.make_direct_map()
         return self.index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
@@ -375,7 +358,7 @@ class SimilarityIndex:
 
         from astrofm.features.store import atomic_path
 
-        faiss = _faiss()
+        faiss = faiss_module()
         path = Path(path)
         blob = faiss.serialize_index(self.index)
         meta_hdu = fits.table_to_hdu(self.meta)
@@ -390,7 +373,7 @@ class SimilarityIndex:
         """An index written by :meth:`save`."""
         from astropy.io import fits
 
-        faiss = _faiss()
+        faiss = faiss_module()
         path = Path(path)
         if not path.is_file():
             raise InputFileError(f"{path}: no such index file; build one with "
@@ -405,24 +388,6 @@ class SimilarityIndex:
         out = cls(faiss.deserialize_index(blob), meta)
         out.set_search(nprobe=meta.meta.get("NPROBE"), ef_search=meta.meta.get("EFSEARCH"))
         return out
-
-
-def _train_size(size: int, nlist: int | None) -> int:
-    # faiss's k-means warns below 39 points per centroid; more only costs time.
-    return min(size, 40 * (nlist or default_nlist(size)))
-
-
-def _new_index(faiss, kind: str, dim: int, metric: str, nlist: int):
-    faiss_metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    if kind == "flat":
-        return faiss.IndexFlat(dim, faiss_metric)
-    if kind == "hnsw":
-        return faiss.IndexHNSWFlat(dim, 32, faiss_metric)
-    index = faiss.index_factory(dim, f"IVF{nlist},SQfp16", faiss_metric)
-    # Ten k-means rounds instead of faiss's 25 keep training a million-vector index within
-    # minutes on two cores; nprobe buys back recall (measured in benchmarks/discover.py).
-    faiss.extract_index_ivf(index).cp.niter = 10
-    return index
 
 
 def _meta_table(table: Table, rows: np.ndarray) -> Table:
