@@ -14,6 +14,16 @@ for queries from a cluster and for random queries). In the same run, scikit-lear
 100,000 vectors. Queries are new draws from the same generator, not database rows.
 
 Run: ``python benchmarks/discover.py [--n 1000000] [--dim 768] [--queries 1000]``
+
+Measured once with the defaults on the 2-core development machine while other jobs ran
+(load average 4.1 before, 6.5 after), faiss 1.15.1 with 2 threads: ``kind="auto"`` chose
+IVF-SQfp16 with 1024 lists; built in 101 s, peak RSS 3.0 GiB; nprobe 8 already gave
+recall@10 0.991 on the tuning queries; on 1000 other queries recall@10 0.985 (0.999 for
+the 948 from clusters, 0.72 for the 52 random vectors, whose neighbours are nearly
+equidistant), single queries p50 1.5 ms and p99 27 ms, a batch of 1000 in 2.7 s. On the
+100,000-vector subset: scikit-learn's brute force fitted in 0.33 s and answered 1000
+queries in 21.3 s (single p50 715 ms); the exact SimilarityIndex built in 0.9 s and
+answered them in 7.1 s (single p50 121 ms), with identical top-10s.
 """
 
 from __future__ import annotations
