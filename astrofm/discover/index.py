@@ -163,7 +163,7 @@ class SimilarityIndex:
             index.train(everything)
             index.add(everything)
         meta = _stack(metas)
-        meta.meta.update({k: parts.get(k, "") for k in _PROVENANCE})
+        meta.meta.update({k: parts.get(k, "") for k in (*_PROVENANCE, "TABLE")})
         meta.meta.update({"METRIC": metric, "KIND": kind, "SKIPPED": 0})
         out = cls(index, meta)
         out.set_search(nprobe=nprobe, ef_search=ef_search)
@@ -348,17 +348,29 @@ class SimilarityIndex:
 
     # -- persistence -------------------------------------------------------------------
 
-    def save(self, path) -> Path:
+    def save(self, path=None) -> Path:
         """Write the index and its metadata to one FITS file, atomically.
 
         The faiss index is stored as bytes in an image HDU named ``FAISS``; the metadata
         table (with the embed provenance in its header) in a table HDU named ``META``.
+
+        Parameters
+        ----------
+        path : str or path, optional
+            Default: next to the table file the index was built from
+            (:func:`default_index_path`).
         """
         from astropy.io import fits
 
         from astrofm.features.store import atomic_path
 
         faiss = faiss_module()
+        if path is None:
+            table = self.meta.meta.get("TABLE")
+            if not table:
+                raise ConfigError("save(): this index was built from a table in memory, so "
+                                  "there is no table file to save it next to; give a path.")
+            path = default_index_path(table)
         path = Path(path)
         blob = faiss.serialize_index(self.index)
         meta_hdu = fits.table_to_hdu(self.meta)
@@ -401,6 +413,7 @@ def _meta_table(table: Table, rows: np.ndarray) -> Table:
         meta["dec"] = np.full(len(rows), np.nan)
     meta.meta.update({k: table.meta.get(k, "") for k in _PROVENANCE})
     meta.meta["NROWS"] = len(table)
+    meta.meta["TABLE"] = table.meta.get("PATH", "")
     return meta
 
 

@@ -133,6 +133,9 @@ def test_build_from_written_table(table, tmp_path, suffix):
 
     path = write_table(table, tmp_path / f"t{suffix}")
     index = SimilarityIndex.build(path)
+    assert index.save() == tmp_path / f"t{suffix}.index.fits"
+    assert SimilarityIndex.load(tmp_path / f"t{suffix}.index.fits").meta.meta["TABLE"] == str(
+        path)
     assert list(index.query(1, k=4)["row"]) == list(SimilarityIndex.build(table).query(
         1, k=4)["row"])
     assert index.meta.meta["MODEL"] == "toy"
@@ -144,6 +147,8 @@ def test_bad_tables_and_queries(table, tmp_path):
         SimilarityIndex.build(table)
     with pytest.raises(InputFileError, match="no such file"):
         SimilarityIndex.build(tmp_path / "missing.fits")
+    with pytest.raises(ConfigError, match="built from a table in memory"):
+        SimilarityIndex.build(make_table(n=20)).save()
     index = SimilarityIndex.build(make_table(n=20))
     with pytest.raises(ConfigError, match="k=20: the table has only 20 usable rows"):
         index.query(0, k=20)
