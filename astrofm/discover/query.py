@@ -89,6 +89,7 @@ def query_backbone(meta: dict, model=None):
     from astrofm.features.fingerprint import backbone_digest
 
     name, origin = str(meta.get("MODEL", "")), str(meta.get("WEIGHTS", ""))
+    given = "the backbone given" if model is not None else f"{name} with weights {origin}"
     if model is None:
         if not name:
             raise ConfigError("the table records no MODEL, so a query image cannot be "
@@ -104,7 +105,6 @@ def query_backbone(meta: dict, model=None):
                               f"loaded again; pass model= the backbone that embedded it.")
     digest = backbone_digest(model)
     if digest != meta.get("WDIGEST"):
-        given = "the backbone given" if origin is None else f"{name} with weights {origin}"
         raise ConfigError(f"query fingerprint mismatch: {given} has parameters {digest}, but "
                           f"the table was embedded by parameters {meta.get('WDIGEST')}, so "
                           "their features cannot be compared; pass model= the backbone that "

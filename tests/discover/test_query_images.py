@@ -46,7 +46,8 @@ def test_mismatched_backbone_is_refused(embedded, fits_images, tmp_path):
 
     index = SimilarityIndex.build(embedded)
     other = backbones.load("resnet18", weights=None, seed=1)
-    with pytest.raises(ConfigError, match="query fingerprint mismatch.*parameters sha1:"):
+    with pytest.raises(ConfigError, match="query fingerprint mismatch: the backbone given has "
+                                          "parameters sha1:"):
         index.query(outside_copy(fits_images[0], tmp_path), k=2, model=other)
 
 
