@@ -21,6 +21,23 @@ images many of the same objects, so its agreement is also given for the 88 MiraB
 test images as queries. Run::
 
     python examples/discovery_mirabest.py [--data ../shared/data] [--epochs 15]
+
+Measured with the defaults (64 px from the central 100 px, 15 epochs, seed 0) on the
+2-core development machine shared with other jobs; training took 246 s (best validation
+macro F1 0.857). Label agreement@10 (chance 0.506 on MiraBest, 0.507 on FR-DEEP):
+
+- random-weight ResNet-18: MiraBest 0.640 (test-split queries 0.637), FR-DEEP 0.661;
+- trained ResNet-18: MiraBest 0.836 (test-split queries 0.785), FR-DEEP 0.776.
+
+Anomaly recall@50 of the 20 injected artefacts (random expectation 50/812 = 0.062):
+
+- random-weight: isolation forest 0.80, LOF 0.00, knn 0.80;
+- trained: isolation forest 0.65, LOF 0.70, knn 0.60.
+
+Stripes, pure noise and saturated blobs are found by every method but LOF on random
+features; the sidelobe rings (a bright compact core, as many FIRST sources have) by
+none; the optical galaxies only in the random-weight space, where the trained
+backbone, tuned to radio morphology, maps them close to the radio sources.
 """
 
 from __future__ import annotations
