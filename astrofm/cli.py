@@ -257,6 +257,18 @@ def _report(args) -> int:
     return 0
 
 
+def _similar(args) -> int:
+    from astrofm.discover.commands import similar
+
+    return similar(args)
+
+
+def _anomalies(args) -> int:
+    from astrofm.discover.commands import anomalies
+
+    return anomalies(args)
+
+
 def _hdu(value: str):
     return int(value) if value.lstrip("-").isdigit() else value
 
@@ -412,6 +424,34 @@ def build_parser() -> argparse.ArgumentParser:
                          "with figures/ and tables/ from the results of 'astrofm study'.")
     rep.add_argument("dir", metavar="DIR", help="run folder written by 'astrofm study'")
     rep.set_defaults(func=_report)
+
+    sim = sub.add_parser("similar", help="nearest neighbours in a feature table",
+                         description="Objects like a query: a source of the table, a new "
+                         "image (embedded as the table was) or a sky position 'RA DEC'.")
+    sim.add_argument("table", help="feature table written by 'astrofm embed' (.fits, .h5)")
+    sim.add_argument("--query", action="append", required=True,
+                     help="a source name, an image file or \"RA DEC\" (degrees or "
+                     "sexagesimal); repeat for several")
+    sim.add_argument("--tolerance", type=float, default=5.0,
+                     help="largest separation of a sky-position match in arcsec (default 5)")
+    sim.add_argument("--index", help="saved index to use; built and saved there if missing")
+    sim.add_argument("--kind", default="auto", help="auto, flat, ivf or hnsw (default auto)")
+    sim.set_defaults(func=_similar)
+
+    ano = sub.add_parser("anomalies", help="rank the rows of a feature table by how unusual "
+                         "they are", description="Anomaly scores of every row; writes the "
+                         "top -k and a gallery of them.")
+    ano.add_argument("table", help="feature table written by 'astrofm embed' (.fits, .h5)")
+    ano.add_argument("--method", default="isolation-forest",
+                     choices=["isolation-forest", "lof", "knn"])
+    ano.add_argument("--neighbours", type=int, default=20, help="neighbours of lof and knn")
+    ano.add_argument("--seed", type=int, default=0, help="seed of the isolation forest")
+    ano.set_defaults(func=_anomalies)
+    for command, default in ((sim, 10), (ano, 50)):
+        command.add_argument("-k", type=int, default=default,
+                             help=f"neighbours per query / top rows kept (default {default})")
+        command.add_argument("-o", "--output", help="results table to write (.ecsv)")
+        command.add_argument("--gallery", help="gallery figure to write (.png, .pdf)")
     return parser
 
 

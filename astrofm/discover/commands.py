@@ -1,0 +1,108 @@
+"""The ``astrofm similar`` and ``astrofm anomalies`` subcommands (parsers in astrofm.cli)."""
+
+from __future__ import annotations
+
+__all__ = ["similar", "anomalies"]
+
+_OUTPUT = "-o/--output"
+
+
+def _write_ecsv(table, path) -> None:
+    from astrofm.features.store import atomic_path
+
+    with atomic_path(path) as tmp:
+        table.write(tmp, format="ascii.ecsv")
+
+
+def _save_figure(figure, path) -> None:
+    from astrofm.features.store import atomic_path
+
+    with atomic_path(path) as tmp:
+        # The temporary name keeps the suffix, which tells Matplotlib the format.
+        figure.savefig(tmp, bbox_inches="tight", dpi=100)
+
+
+def _check_outputs(args) -> None:
+    from astrofm.runtime import check_figure_path, check_writable, positive_int
+
+    positive_int(args.k, "-k")
+    if args.output:
+        check_writable(args.output, _OUTPUT)
+    if args.gallery:
+        check_figure_path(args.gallery, "--gallery")
+
+
+def _similarity_index(args, table):
+    """The index of ``table``: loaded from --index when that file exists, else built."""
+    from pathlib import Path
+
+    from astrofm.discover import SimilarityIndex, fingerprint
+    from astrofm.errors import ConfigError
+
+    if args.index and Path(args.index).is_file():
+        index = SimilarityIndex.load(args.index)
+        if index.fingerprint != fingerprint(table) or index.meta.meta.get("NROWS") != len(table):
+            raise ConfigError(f"--index {args.index}: was built from another table (its "
+                              "model, weights, pooling, preprocessing or rows differ); delete "
+                              "it to rebuild it, or give another path.")
+        return index
+    index = SimilarityIndex.build(table, kind=args.kind)
+    if args.index:
+        index.save(args.index)
+    return index
+
+
+def similar(args) -> int:
+    """``astrofm similar``: neighbours of the queries, as a table and a gallery."""
+    _check_outputs(args)
+    if args.index:
+        from astrofm.runtime import check_writable
+
+        check_writable(args.index, "--index")
+    import astropy.units as u
+
+    from astrofm.discover import plot_gallery, read_table
+
+    table = read_table(args.table, "TABLE")
+    index = _similarity_index(args, table)
+    queries = args.query[0] if len(args.query) == 1 else args.query
+    result = index.query(queries, k=args.k, tolerance=args.tolerance * u.arcsec)
+    if args.output:
+        _write_ecsv(result, args.output)
+    if args.gallery:
+        _save_figure(plot_gallery(result, k=args.k), args.gallery)
+    skipped = f"; {index.skipped} rows skipped for NaN features" if index.skipped else ""
+    print(f"{len(args.query)} queries, {args.k} neighbours each, {index!r}{skipped}"
+          + (f" -> {args.output}" if args.output else ""))
+    if not args.output:
+        result.pprint(max_lines=-1, max_width=-1)
+    return 0
+
+
+def anomalies(args) -> int:
+    """``astrofm anomalies``: the most unusual rows, as a table and a gallery."""
+    _check_outputs(args)
+    import numpy as np
+
+    from astrofm.discover import anomaly_scores, plot_gallery, read_table
+    from astrofm.errors import ConfigError
+
+    table = read_table(args.table, "TABLE")
+    usable = int(np.isfinite(np.asarray(table["feature"], dtype=float)).all(axis=1).sum())
+    if args.k > usable:
+        raise ConfigError(f"-k {args.k}: the table has only {usable} usable rows; give a "
+                          "smaller -k.")
+    ranked = anomaly_scores(table, args.method, neighbours=args.neighbours,
+                            random_state=args.seed)
+    top = ranked[:args.k]
+    if args.output:
+        _write_ecsv(top, args.output)
+    if args.gallery:
+        _save_figure(plot_gallery(top, k=args.k), args.gallery)
+    skipped = ranked.meta["SKIPPED"]
+    print(f"{len(ranked)} rows ranked by {args.method}"
+          + (f" ({skipped} skipped for NaN features)" if skipped else "")
+          + (f"; top {args.k} -> {args.output}" if args.output else ""))
+    if not args.output:
+        top.pprint(max_lines=-1, max_width=-1)
+    return 0
