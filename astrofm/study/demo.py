@@ -12,6 +12,7 @@ package's wheel (astropy's M13 test image) shows the preprocessing and attention
 from __future__ import annotations
 
 import logging
+import socket
 from importlib import resources
 from pathlib import Path
 
@@ -27,18 +28,32 @@ _KINDS = ("1C-1P", "1C-2P", "2C-2P", "2C-3P")
 _SIDE = 64
 
 
+def _hub_reachable(name: str) -> bool:
+    """Whether the host of ``name``'s published weights resolves (no retries to wait for)."""
+    from astrofm import backbones
+
+    host = "download.pytorch.org" if backbones.get(name).library == "torchvision" else (
+        "huggingface.co")
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
 def _weights(name: str) -> str:
     """"pretrained" when the weights can be had here, else "random" (stated in the report)."""
     from astrofm import backbones
     from astrofm.errors import WeightsError
 
-    try:
-        backbones.load(name, weights="pretrained")
-    except WeightsError:
-        log.warning("%s: pretrained weights are unreachable; the demo uses random weights",
-                    name)
-        return "random"
-    return "pretrained"
+    if _hub_reachable(name):
+        try:
+            backbones.load(name, weights="pretrained")
+            return "pretrained"
+        except WeightsError:
+            pass
+    log.warning("%s: pretrained weights are unreachable; the demo uses random weights", name)
+    return "random"
 
 
 def _wheel_image() -> Path | None:
