@@ -31,6 +31,8 @@ _LAZY = {
     "data": None,
     "backbones": None,
     "features": None,
+    "study": None,
+    "discover": None,
     "adapt": "astrofm.features",
     "embed": "astrofm.features",
     "Classifier": "astrofm.classify",

@@ -239,9 +239,13 @@ def fit_head(head: nn.Module, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor
         grid = options.weight_decay
         grid = WEIGHT_DECAY_GRID if grid == "auto" else (
             [grid] if isinstance(grid, int | float) else list(grid))
-        best = None
-        for weight_decay in grid:
-            candidate = copy.deepcopy(head)
+        best, candidate = None, head
+        # Strongest penalty first, each fit starting from the last: along this
+        # regularisation path every problem starts near its optimum, and L-BFGS needs a
+        # fraction of the iterations of a fit from scratch (a wide MLP head took 19 s for
+        # the five values from scratch, measured on two shared cores).
+        for weight_decay in sorted(grid, reverse=True):
+            candidate = copy.deepcopy(candidate)
             result = fit_lbfgs(candidate, x, y, weight=weight, weight_decay=float(weight_decay),
                                max_iter=options.max_iter)
             result.update(weight_decay=float(weight_decay), val_score=score(candidate))

@@ -94,7 +94,7 @@ def demo_study(out) -> Study:
     return Study(
         name="astrofm demo: simulated radio galaxies (RGZ scheme)",
         data={"train": data / "train", "test": data / "test"},
-        classify={"backbones": backbones, "heads": ["linear", "mlp"], "tunings": ["frozen"],
+        classify={"backbones": backbones, "heads": ["linear", "whitening"], "tunings": ["frozen"],
                   "variants": {"default": {}, "crop": {"crop": "source"}},
                   "fractions": [0.3, 1.0], "seeds": [0, 1], "size": 56,
                   "baseline": {"backbone": "resnet18", "epochs": 8, "lr": 2e-3, "size": 64}},
