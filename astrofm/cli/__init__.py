@@ -463,7 +463,3 @@ def main(argv: list[str] | None = None) -> int:
     except AstrofmError as err:
         print(f"astrofm: error: {err}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
