@@ -57,13 +57,14 @@ def test_train_errors_are_messages(tmp_path, toy, capsys):
 
 
 def test_weights_default_to_pretrained_and_random_means_random():
-    from astrofm.cli import _classifier_options, build_parser
+    from astrofm.cli import build_parser
+    from astrofm.cli.train import classifier_options
 
     parser = build_parser()
     for command in (["embed", "x.fits", "-o", "f.fits"], ["train", "t.npz", "-o", "m.astrofm"]):
         assert parser.parse_args(command).weights == "pretrained"
     trained = parser.parse_args(["train", "t.npz", "-o", "m.astrofm"])
-    assert _classifier_options(trained)["weights"] == "pretrained"
+    assert classifier_options(trained)["weights"] == "pretrained"
     random = parser.parse_args(["train", "t.npz", "-o", "m.astrofm", "--weights", "random"])
-    clf = astrofm.Classifier("resnet18", **_classifier_options(random))
+    clf = astrofm.Classifier("resnet18", **classifier_options(random))
     assert clf.backbone.weights_origin == "random (seed 0)"

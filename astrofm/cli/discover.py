@@ -1,10 +1,16 @@
-"""The ``astrofm similar`` and ``astrofm anomalies`` subcommands (parsers in astrofm.cli)."""
+"""``astrofm similar`` and ``astrofm anomalies``: search and rank a feature table.
+
+Both read a table written by ``astrofm embed``. ``similar`` answers queries (a source of
+the table, a new image or a sky position) from a :class:`~astrofm.discover.SimilarityIndex`
+that it can save and reuse; ``anomalies`` ranks every row by how unusual it is. Each writes
+a results table and a gallery figure, their paths checked before any compute.
+"""
 
 from __future__ import annotations
 
-__all__ = ["similar", "anomalies"]
+from astrofm.cli.common import OUTPUT
 
-_OUTPUT = "-o/--output"
+__all__ = ["add_parsers"]
 
 
 def _write_ecsv(table, path) -> None:
@@ -27,7 +33,7 @@ def _check_outputs(args) -> None:
 
     positive_int(args.k, "-k")
     if args.output:
-        check_writable(args.output, _OUTPUT)
+        check_writable(args.output, OUTPUT)
     if args.gallery:
         check_figure_path(args.gallery, "--gallery")
 
@@ -52,7 +58,7 @@ def _similarity_index(args, table):
     return index
 
 
-def similar(args) -> int:
+def _similar(args) -> int:
     """``astrofm similar``: neighbours of the queries, as a table and a gallery."""
     _check_outputs(args)
     if args.index:
@@ -79,7 +85,7 @@ def similar(args) -> int:
     return 0
 
 
-def anomalies(args) -> int:
+def _anomalies(args) -> int:
     """``astrofm anomalies``: the most unusual rows, as a table and a gallery."""
     _check_outputs(args)
     import numpy as np
@@ -106,3 +112,40 @@ def anomalies(args) -> int:
     if not args.output:
         top.pprint(max_lines=-1, max_width=-1)
     return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the ``similar`` and ``anomalies`` sub-parsers.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of the ``astrofm`` parser.
+    """
+    sim = sub.add_parser("similar", help="nearest neighbours in a feature table",
+                         description="Objects like a query: a source of the table, a new "
+                         "image (embedded as the table was) or a sky position 'RA DEC'.")
+    sim.add_argument("table", help="feature table written by 'astrofm embed' (.fits, .h5)")
+    sim.add_argument("--query", action="append", required=True,
+                     help="a source name, an image file or \"RA DEC\" (degrees or "
+                     "sexagesimal); repeat for several")
+    sim.add_argument("--tolerance", type=float, default=5.0,
+                     help="largest separation of a sky-position match in arcsec (default 5)")
+    sim.add_argument("--index", help="saved index to use; built and saved there if missing")
+    sim.add_argument("--kind", default="auto", help="auto, flat, ivf or hnsw (default auto)")
+    sim.set_defaults(func=_similar)
+
+    ano = sub.add_parser("anomalies", help="rank the rows of a feature table by how unusual "
+                         "they are", description="Anomaly scores of every row; writes the "
+                         "top -k and a gallery of them.")
+    ano.add_argument("table", help="feature table written by 'astrofm embed' (.fits, .h5)")
+    ano.add_argument("--method", default="isolation-forest",
+                     choices=["isolation-forest", "lof", "knn"])
+    ano.add_argument("--neighbours", type=int, default=20, help="neighbours of lof and knn")
+    ano.add_argument("--seed", type=int, default=0, help="seed of the isolation forest")
+    ano.set_defaults(func=_anomalies)
+    for command, default in ((sim, 10), (ano, 50)):
+        command.add_argument("-k", type=int, default=default,
+                             help=f"neighbours per query / top rows kept (default {default})")
+        command.add_argument("-o", "--output", help="results table to write (.ecsv)")
+        command.add_argument("--gallery", help="gallery figure to write (.png, .pdf)")

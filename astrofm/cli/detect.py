@@ -1,15 +1,18 @@
-"""The detector paths of the ``astrofm`` command: ``train --task detect`` and ``evaluate``.
+"""``astrofm detect``, and the detector paths of ``astrofm train`` and ``astrofm evaluate``.
 
-A detector trains and is scored on boxes: a COCO JSON file, or images with a source
-catalogue (``--catalog``) that :func:`astrofm.detect.catalog_to_coco` turns into one in a
-temporary folder. Every option is checked before any image is read or any network built.
+``detect`` runs a saved detector over an image or mosaic in tiles and writes a catalogue.
+A detector trains (``train --task detect``) and is scored (``evaluate``) on boxes: a COCO
+JSON file, or images with a source catalogue (``--catalog``) that
+:func:`astrofm.detect.catalog_to_coco` turns into one in a temporary folder. Every option
+is checked before any image is read or any network built.
 """
 
 from __future__ import annotations
 
+from astrofm.cli.common import OUTPUT, hdu, load_saved
 from astrofm.errors import ConfigError
 
-__all__ = ["train_detector", "evaluate_detector", "refuse", "CLASSIFIER_ONLY",
+__all__ = ["add_parsers", "train_detector", "evaluate_detector", "refuse", "CLASSIFIER_ONLY",
            "DETECTOR_ONLY", "DETECTOR_EVALUATE"]
 
 # Options of `astrofm train` and `evaluate` that only one kind of model takes.
@@ -88,7 +91,7 @@ def train_detector(args) -> int:
     )
     from astrofm.tuning import TUNINGS
 
-    check_writable(args.output, "-o/--output")
+    check_writable(args.output, OUTPUT)
     refuse(args, CLASSIFIER_ONLY, "is an option of a classifier, not of --task detect")
     if args.head != "linear":
         raise ConfigError("--head is an option of a classifier, not of --task detect.")
@@ -173,3 +176,61 @@ def evaluate_detector(args, detector) -> int:
         with atomic_path(args.figure) as tmp:
             figure.savefig(tmp, bbox_inches="tight")
     return 0
+
+
+def _detect(args) -> int:
+    from astrofm.runtime import check_torch_device, check_writable, parse_tile
+
+    tile = None if args.tile == "whole" else parse_tile(args.tile, "--tile")
+    if args.regions:
+        check_writable(args.regions, "--regions")
+    from astrofm.detect.catalog import check_catalog_path
+
+    check_catalog_path(args.output, OUTPUT)
+    if args.device:
+        check_torch_device(args.device, "--device")
+    from astrofm.detect import Detector
+
+    detector = load_saved(args.model, Detector, "Detector.save()")
+    if args.device:
+        detector.to(args.device)
+    plane = None if args.plane is None else tuple(args.plane)
+    table = detector.detect(args.image, tile=tile, overlap=args.overlap,
+                            score_threshold=args.score, batch_size=args.batch_size, hdu=args.hdu,
+                            plane=plane, progress=not args.quiet, output=args.output,
+                            regions=args.regions)
+    skipped = table.meta.get("skipped", 0)
+    print(f"{len(table)} sources (score >= {args.score:g}) in {args.image}, "
+          f"{table.meta['tiles']} tiles ({skipped} blank, skipped) -> {args.output}"
+          + (f", {args.regions}" if args.regions else ""))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the ``detect`` sub-parser.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommands of the ``astrofm`` parser.
+    """
+    det = sub.add_parser("detect", help="find sources in an image or mosaic with a saved "
+                         "detector", description="Run a saved detector over an image of any "
+                         "size in overlapping tiles read through a memory map, and write a "
+                         "catalogue (pixel boxes, scores and, with a WCS, RA/Dec).")
+    det.add_argument("model", help="a saved detector (.astrofm)")
+    det.add_argument("image", help="the image or mosaic (FITS, PNG ...)")
+    det.add_argument("-o", "--output", required=True,
+                     help="catalogue to write (.ecsv, .fits, or .json for COCO)")
+    det.add_argument("--regions", help="DS9 region file of the boxes to write (.reg)")
+    det.add_argument("--tile", default="auto",
+                     help="tile side in pixels, 'auto' (default) or 'whole'")
+    det.add_argument("--overlap", type=int, help="tile overlap in pixels (default: covers "
+                     "the largest training source)")
+    det.add_argument("--score", type=float, default=0.5, help="lowest score kept (default 0.5)")
+    det.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
+    det.add_argument("--hdu", type=hdu, help="FITS HDU index or name")
+    det.add_argument("--plane", type=int, nargs="+", help="plane of a FITS cube")
+    det.add_argument("--device", help="cpu or cuda (default: cpu)")
+    det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    det.set_defaults(func=_detect)

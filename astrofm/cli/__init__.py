@@ -1,0 +1,45 @@
+"""The ``astrofm`` console script.
+
+Each subcommand mirrors a library call; ``astrofm --help`` lists them. One module per
+group of subcommands adds their parsers and holds their handlers; the handlers import
+torch and the rest of astrofm only when they run, so that ``--help`` and argument errors
+stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from astrofm import __version__
+from astrofm.cli import detect, discover, embed, info, study, train
+from astrofm.cli.common import _Parser
+from astrofm.errors import AstrofmError
+
+__all__ = ["main", "build_parser"]
+
+# In the order of `astrofm --help`.
+_GROUPS = (info, embed, train, detect, study, discover)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``astrofm`` command, with one sub-parser per subcommand."""
+    parser = _Parser(
+        prog="astrofm",
+        description="Adapt astronomical images to vision foundation models.",
+    )
+    parser.add_argument("--version", action="version", version=f"astrofm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in _GROUPS:
+        group.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the console script; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AstrofmError as err:
+        print(f"astrofm: error: {err}", file=sys.stderr)
+        return 2
