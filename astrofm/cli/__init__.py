@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from astrofm import __version__
 from astrofm.cli import detect, discover, embed, info, study, train
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the console script; returns the process exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # Lightning's own use of a deprecated torch API, repeated on every fit:
+            # nothing a user can act on.
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+            return args.func(args)
     except AstrofmError as err:
         print(f"astrofm: error: {err}", file=sys.stderr)
         return 2

@@ -95,7 +95,7 @@ def demo_study(out) -> Study:
         name="astrofm demo: simulated radio galaxies (RGZ scheme)",
         data={"train": data / "train", "test": data / "test"},
         classify={"backbones": backbones, "heads": ["linear", "whitening"], "tunings": ["frozen"],
-                  "variants": {"default": {}, "crop": {"crop": "source"}},
+                  "variants": {"default": {}, "crop": {"crop": {"select": "all"}}},
                   "fractions": [0.3, 1.0], "seeds": [0, 1], "size": 56,
                   "baseline": {"backbone": "resnet18", "epochs": 8, "lr": 2e-3, "size": 64}},
         detect={"train": data / "fields" / "train.json", "test": data / "fields" / "test.json",
