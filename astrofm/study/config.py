@@ -101,7 +101,9 @@ class Study:
         ``epochs``, ``lr``, ``solver``, ``batch_size``, ``size`` and ``baseline`` (a
         model trained from random weights: ``backbone``, ``epochs``, ``lr``, ``size``).
     detect : dict, optional
-        The detection grid: ``train``, ``val``, ``test`` (COCO JSON), ``backbones``,
+        The detection grid: ``train``, ``val``, ``test`` (each a COCO JSON file, or a
+        table ``{images = [...], catalog = "sources.ecsv"}`` turned into one with
+        :func:`astrofm.detect.catalog_to_coco`), ``backbones``,
         ``weights``, ``tunings``, ``seeds``, ``epochs``, ``lr``, ``batch_size``,
         ``baseline`` and Detector ``options``.
     reference : dict, optional
@@ -194,14 +196,24 @@ class Study:
         from astrofm.tuning import TUNINGS
 
         d = self.detect
-        for key in ("train", "test"):
+        for key in ("train", "val", "test"):
             value = d.get(key)
             if not value:
-                raise ConfigError(f"[detect] {key} is missing: give a COCO JSON file.")
-            if not str(value).lower().endswith(".json"):
+                if key != "val":
+                    raise ConfigError(f"[detect] {key} is missing: give a COCO JSON file, or "
+                                      "{ images = [...], catalog = 'sources.ecsv' }.")
+                continue
+            if isinstance(value, dict):
+                _check_keys(value, {"images", "catalog"}, f"detect.{key}")
+                if not value.get("images") or not value.get("catalog"):
+                    raise ConfigError(f"[detect.{key}] needs images (a list of files) and "
+                                      "catalog (their sources, in astrofm.detect.catalog's "
+                                      "convention).")
+            elif not str(value).lower().endswith(".json"):
                 raise ConfigError(f"[detect] {key}={value!r}: a detection grid needs boxes, "
-                                  "in a COCO JSON file; class folders, .npz files and label "
-                                  "catalogues are classification data.")
+                                  "in a COCO JSON file or images with a source catalogue; "
+                                  "class folders, .npz files and label catalogues are "
+                                  "classification data.")
         d["backbones"] = [self._backbone(b, d["weights"], "detect") for b in
                           _nonempty(d["backbones"], "detect.backbones")]
         d["tunings"] = [_tuning(t, TUNINGS) for t in _nonempty(d["tunings"], "detect.tunings")]

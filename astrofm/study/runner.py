@@ -80,8 +80,19 @@ class StudyRun:
         if s.detect is not None:
             for name in ("train", "val", "test"):
                 if s.detect.get(name):
-                    splits[f"detect_{name}"] = CocoDataset(s.path(s.detect[name]))
+                    splits[f"detect_{name}"] = CocoDataset(self._coco(name, s.detect[name]))
         return splits
+
+    def _coco(self, name: str, given) -> Path:
+        """A detection split as COCO JSON: given as such, or made from images and a catalogue."""
+        from astrofm.detect import catalog_to_coco
+
+        if not isinstance(given, dict):
+            return self.study.path(given)
+        images = given["images"] if isinstance(given["images"], list) else [given["images"]]
+        return catalog_to_coco([self.study.path(p) for p in images],
+                               self.study.path(given["catalog"]),
+                               self.out / "data" / f"detect_{name}.json")
 
     def _build_backbones(self) -> dict:
         from astrofm import backbones
@@ -152,8 +163,8 @@ class StudyRun:
                 for key in ("train", "val", "test")}
         data.update({"n_train": len(self.splits.get("train", [])),
                      "n_test": len(self.splits.get("test", [])),
-                     "detect_train": str(s.path(s.detect["train"])) if s.detect else None,
-                     "detect_test": str(s.path(s.detect["test"])) if s.detect else None})
+                     "detect_train": _describe(s, s.detect and s.detect["train"]),
+                     "detect_test": _describe(s, s.detect and s.detect["test"])})
         return {
             "name": s.name, "task": "both" if c and s.detect else ("classify" if c else "detect"),
             "classes": classes, "reference": s.reference, "backbones": entries,
@@ -173,6 +184,15 @@ class _DetectorPreprocessing:
 
     def to_dict(self):
         return {"step": "Detector", "chosen": "from the training boxes"}
+
+
+def _describe(study, split) -> str | None:
+    """A detection split as text: its COCO file, or its images and catalogue."""
+    if not split:
+        return None
+    if isinstance(split, dict):
+        return f"{split['images']} with catalogue {study.path(split['catalog'])}"
+    return str(study.path(split))
 
 
 def _options_key(cell: Cell) -> str:

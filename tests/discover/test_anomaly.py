@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from conftest import make_table
 from numpy.testing import assert_allclose
 
 from astrofm.discover import anomaly_scores, rerank
 from astrofm.errors import ConfigError, DatasetError
+
+from .conftest import make_table
 
 
 def unit(x):

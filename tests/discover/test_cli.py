@@ -6,11 +6,12 @@ import sys
 import numpy as np
 import pytest
 from astropy.table import Table
-from conftest import make_table
 
 from astrofm.cli import main
 from astrofm.discover import SimilarityIndex, anomaly_scores
 from astrofm.features import embed, write_table
+
+from .conftest import make_table
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
-from conftest import make_table
 from numpy.testing import assert_allclose
 
 from astrofm.discover import SimilarityIndex
 from astrofm.errors import ConfigError, DatasetError, InputFileError
+
+from .conftest import make_table
 
 
 def brute_cosine(features, queries, k, exclude=None):

@@ -215,3 +215,25 @@ def test_the_command_line_runs_a_study_file(npz, tmp_path, capsys):
     assert (tmp_path / "run" / "report.html").stat().st_size > 0
     assert main(["study", "-o", str(tmp_path / "x")]) == 2
     assert "give a study file" in capsys.readouterr().err
+
+
+def test_a_detection_split_may_be_images_with_a_catalogue(tmp_path):
+    from astropy.io import fits
+
+    from astrofm.detect.simulate import simulate_field
+    from astrofm.study import StudyRun
+
+    image, sources = simulate_field(64, n_sources=4, seed=3)
+    fits.PrimaryHDU(image.data).writeto(tmp_path / "field.fits")
+    sources.write(tmp_path / "sources.ecsv")
+    split = {"images": ["field.fits"], "catalog": "sources.ecsv"}
+    study = Study(detect={"train": split, "test": split, "backbones": ["resnet18"],
+                          "weights": "random"}, root=tmp_path)
+    run = StudyRun(study, tmp_path / "run")
+    coco = json.loads((tmp_path / "run" / "data" / "detect_train.json").read_text())
+    assert len(coco["annotations"]) == len(sources) == 4
+    made = sorted(tuple(a["bbox"]) for a in coco["annotations"])   # COCO: x, y, w, h
+    true = sorted((r["x0"], r["y0"], r["x1"] - r["x0"], r["y1"] - r["y0"]) for r in sources)
+    np.testing.assert_allclose(made, true, atol=1e-3)
+    assert len(run.splits["detect_train"]) == 1
+    assert [c.task for c in run.cells] == ["detect"]
