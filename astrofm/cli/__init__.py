@@ -9,6 +9,7 @@ stay fast.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
 
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the console script; returns the process exit status."""
     args = build_parser().parse_args(argv)
+    # astrofm's own progress notes (a resumed run, skipped cells) reach the terminal;
+    # other libraries stay at warnings.
+    logging.basicConfig(format="%(name)s: %(message)s")
+    logging.getLogger("astrofm").setLevel(logging.INFO)
     try:
         with warnings.catch_warnings():
             # Lightning's own use of a deprecated torch API, repeated on every fit:

@@ -171,7 +171,7 @@ def test_a_crashed_run_resumes_to_the_results_of_an_uninterrupted_one(npz, tmp_p
                                                                       monkeypatch, caplog):
     import astrofm.study.execute as execute
 
-    study = _study(npz, heads=["linear", "mlp"])
+    study = _study(npz, heads=["linear", "knn"])
     whole = run_study(study, tmp_path / "whole", report=False)
     real, calls = execute._classify_cell, []
 
@@ -183,11 +183,11 @@ def test_a_crashed_run_resumes_to_the_results_of_an_uninterrupted_one(npz, tmp_p
 
     monkeypatch.setattr(execute, "_classify_cell", crashing)
     with pytest.raises(RuntimeError, match="killed"):
-        run_study(_study(npz, heads=["linear", "mlp"]), tmp_path / "part", report=False)
+        run_study(_study(npz, heads=["linear", "knn"]), tmp_path / "part", report=False)
     assert len(Table.read(tmp_path / "part" / "results.ecsv", format="ascii.ecsv")) == 3
     monkeypatch.setattr(execute, "_classify_cell", lambda *a: calls.append(a[1].key) or real(*a))
     with caplog.at_level("INFO", logger="astrofm.study"):
-        run_study(_study(npz, heads=["linear", "mlp"]), tmp_path / "part", report=False)
+        run_study(_study(npz, heads=["linear", "knn"]), tmp_path / "part", report=False)
     assert "skipping 3 finished cells of 8" in caplog.text
     assert len(calls) == 8 and len(set(calls)) == 8     # each cell computed once in all
     a, b = _metrics(whole / "results.ecsv"), _metrics(tmp_path / "part" / "results.ecsv")
