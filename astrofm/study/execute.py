@@ -39,7 +39,10 @@ def _features_name(cell, split: str) -> str:
 
 
 class _FrozenGroup:
-    """One frozen backbone and its feature tables, shared by the cells of a group."""
+    """One frozen backbone and its feature tables, shared by the cells of a group.
+
+    The embedding shows no progress bar of its own: a study shows one, over its cells.
+    """
 
     def __init__(self, run, cell):
         from astrofm.classify import Classifier
@@ -51,7 +54,7 @@ class _FrozenGroup:
                                weights=cell.weights, pooling=pooling,
                                backbone_options=cell.backbone_options,
                                batch_size=c["batch_size"], features_cache=run.out / "cache",
-                               progress=run.study.run["progress"], **_run_options(run))
+                               progress=False, **_run_options(run))
         self.tables = {}
         for split in ("train", "val", "test"):
             if split in run.splits:
