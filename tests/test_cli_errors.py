@@ -169,3 +169,21 @@ def test_train_into_read_only_folder_before_training(npz, read_only_folder, caps
     assert main(["train", str(npz("train.npz")), "-o", str(out), "-m", "resnet18",
                  "--weights", "random", "-q"]) == 2
     assert str(out) in error_line(capsys)
+
+
+def test_script_study_with_a_bad_key_is_one_line(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('[data]\ntrain = "a.npz"\ntest = "b.npz"\n[classify]\n'
+                     'backbones = ["resnet18"]\nfractions = [2.0]\n')
+    assert_one_line_error(run_script("study", study, "-o", tmp_path / "run"), "s.toml",
+                          "2.0 is not a label fraction")
+
+
+def test_script_report_of_a_folder_without_a_run_is_one_line(tmp_path):
+    assert_one_line_error(run_script("report", tmp_path), "results.ecsv")
+
+
+def test_script_similar_and_anomalies_of_a_missing_table_are_one_line(tmp_path):
+    missing = tmp_path / "features.fits"
+    assert_one_line_error(run_script("similar", missing, "--query", "x"), "features.fits")
+    assert_one_line_error(run_script("anomalies", missing), "features.fits")

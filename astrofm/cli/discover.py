@@ -29,8 +29,15 @@ def _save_figure(figure, path) -> None:
 
 
 def _check_outputs(args) -> None:
+    from pathlib import Path
+
+    from astrofm.errors import InputFileError
     from astrofm.runtime import check_figure_path, check_writable, positive_int
 
+    # Checked here too, before astrofm.discover brings in torch and faiss.
+    if not Path(args.table).is_file():
+        raise InputFileError(f"TABLE={args.table}: no such file; give a feature table "
+                             "written by 'astrofm embed' (.fits or .h5).")
     positive_int(args.k, "-k")
     if args.output:
         check_writable(args.output, OUTPUT)

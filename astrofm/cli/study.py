@@ -39,6 +39,9 @@ def _study(args) -> int:
 
 
 def _report(args) -> int:
+    from astrofm.study.results import check_run_folder
+
+    check_run_folder(args.dir)
     from astrofm.study.report import render
 
     print(render(args.dir))

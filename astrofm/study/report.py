@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from astrofm.errors import ConfigError, FileFormatError
+from astrofm.errors import FileFormatError
 from astrofm.study import figures as figs
 from astrofm.study import sections
+from astrofm.study.results import check_run_folder
 from astrofm.study.summary import is_random
 
 __all__ = ["Run", "load_run", "render"]
@@ -90,15 +91,7 @@ def load_run(run_dir) -> Run:
     FileFormatError
         When either file cannot be read.
     """
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no such run folder; give the folder written by "
-                          "'astrofm study STUDY.toml -o DIR'.")
-    missing = [name for name in (STUDY, RESULTS) if not (folder / name).is_file()]
-    if missing:
-        raise ConfigError(f"{folder}: {' and '.join(missing)} missing, so this is not a study "
-                          "run folder (or its run has not finished a cell yet); give the "
-                          "folder written by 'astrofm study STUDY.toml -o DIR'.")
+    folder = check_run_folder(run_dir)
     try:
         study = json.loads((folder / STUDY).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

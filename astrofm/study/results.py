@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["COLUMNS", "ResultsTable", "classification_row", "detection_row"]
+__all__ = ["COLUMNS", "ResultsTable", "classification_row", "detection_row", "check_run_folder"]
 
 _NAN = math.nan
 
@@ -98,3 +98,25 @@ class ResultsTable:
         table.meta.update(self.meta)
         with atomic_path(self.path) as tmp:
             table.write(tmp, format="ascii.ecsv")
+
+
+def check_run_folder(run_dir) -> Path:
+    """``run_dir`` as a path, once it is known to hold a study run.
+
+    Raises
+    ------
+    ConfigError
+        When the folder, its ``study.json`` or its ``results.ecsv`` is missing.
+    """
+    from astrofm.errors import ConfigError
+
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such run folder; give the folder written by "
+                          "'astrofm study STUDY.toml -o DIR'.")
+    missing = [name for name in ("study.json", "results.ecsv") if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(f"{folder}: {' and '.join(missing)} missing, so this is not a study "
+                          "run folder (or its run has not finished a cell yet); give the "
+                          "folder written by 'astrofm study STUDY.toml -o DIR'.")
+    return folder
