@@ -52,6 +52,9 @@ def one_run(data: Path, out: Path, args) -> tuple[float, list[float]]:
         timings["cells"].append(time.perf_counter() - start)
         return row
 
+    from astrofm.classify.features import clear_memory
+
+    clear_memory()      # each repeat embeds afresh: no tables kept from the last one
     execute._FrozenGroup.__init__, execute._classify_cell = timed_group, timed_cell
     try:
         study = Study(name="overhead", data={"train": data / "train", "test": data / "test"},
