@@ -19,7 +19,11 @@ from astrofm.classify.data import (
 )
 from astrofm.errors import ConfigError, DatasetError, SplitError, TrainingError
 
-__all__ = ["Classifier"]
+__all__ = ["Classifier", "FEATURE_OPTIONS"]
+
+#: Classifier options that decide a frozen backbone's features; heads that share the
+#: features (:meth:`Classifier.with_head`) keep them.
+FEATURE_OPTIONS = ("weights", "pooling", "backbone_options", "size")
 
 
 class Classifier:
@@ -228,7 +232,7 @@ class Classifier:
                               f"tuning={self.tuning!r} trains its own.")
         fixed = {"weights": self.options.weights, "pooling": self.pooling,
                  "backbone_options": self.options.backbone_options}
-        clash = sorted(set(options) & {*fixed, "size"})
+        clash = sorted(set(options) & set(FEATURE_OPTIONS))
         if clash:
             raise ConfigError(f"with_head: {clash} decide the features, which the new "
                               "classifier shares; build a Classifier to change them.")

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from astropy.table import Table
 
-from astrofm.classify.classifier import Classifier
+from astrofm.classify.classifier import FEATURE_OPTIONS, Classifier
 from astrofm.classify.data import codes_for, labelled, mark_test
 
 __all__ = ["sweep", "FRACTIONS"]
@@ -76,13 +76,14 @@ def sweep(model, train, test, *, fractions=FRACTIONS, seeds=(0, 1, 2), val=None,
         train = base.embed(train) if not isinstance(train, Table) else train
         test = base.embed(test) if not isinstance(test, Table) else test
         val = base.embed(val) if val is not None and not isinstance(val, Table) else val
+    head_options = {k: v for k, v in options.items() if k not in FEATURE_OPTIONS}
     rows = []
     for fraction in fractions:
         runs, class_f1, sizes = [], [], []
         for seed in seeds:
             index = label_fraction(codes, fraction, seed)
             part = train[index] if isinstance(train, Table) else subset(train, index)
-            clf = base.with_head(head, seed=seed, **_unshared(options)) if frozen else (
+            clf = base.with_head(head, seed=seed, **head_options) if frozen else (
                 Classifier(model, head, tuning, preprocessing, seed=seed, **options))
             report = clf.fit(part, val).evaluate(test)
             log.info("fraction %.2f seed %d: %d images, macro F1 %.3f", fraction, seed,
@@ -102,8 +103,3 @@ def sweep(model, train, test, *, fractions=FRACTIONS, seeds=(0, 1, 2), val=None,
                        "label": f"{name} {head} {tuning}"})
     return table
 
-
-def _unshared(options: dict) -> dict:
-    """The options a head on a shared frozen backbone may still set."""
-    return {k: v for k, v in options.items()
-            if k not in ("weights", "pooling", "backbone_options", "size")}

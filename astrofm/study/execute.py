@@ -71,6 +71,7 @@ def _fraction_rows(train_labels, cell):
 
 def _classify_cell(run, cell, group):
     from astrofm.classify import Classifier
+    from astrofm.classify.classifier import FEATURE_OPTIONS
     from astrofm.data import subset
 
     train, val, test = (run.splits.get(k) for k in ("train", "val", "test"))
@@ -78,7 +79,7 @@ def _classify_cell(run, cell, group):
     start = time.perf_counter()
     if group is not None:
         options = {k: v for k, v in _classifier_options(cell, run).items()
-                   if k not in ("weights", "pooling", "backbone_options")}
+                   if k not in FEATURE_OPTIONS}
         clf = group.base.with_head(cell.head, **options)
         clf.fit(group.tables["train"][index], group.tables.get("val"))
         fitted = time.perf_counter()
