@@ -17,6 +17,7 @@ def _embed(args) -> int:
 
     check_writable(args.output, OUTPUT)
     from astrofm.features import embed
+    from astrofm.features.embed import failed_rows
 
     inputs = args.inputs[0] if len(args.inputs) == 1 and args.inputs[0].lower().endswith(
         (".csv", ".ecsv")) else args.inputs
@@ -24,7 +25,7 @@ def _embed(args) -> int:
                   size=args.size, batch_size=args.batch_size, num_workers=args.workers,
                   device=args.device, precision=args.precision, output=args.output,
                   cache=args.cache, progress=not args.quiet, hdu=args.hdu)
-    failed = int((table["error"] != "").sum())
+    failed = len(failed_rows(table))
     print(f"{len(table)} images, {table['feature'].shape[1]} features each -> {args.output}"
           + (f" ({failed} could not be read; see the error column)" if failed else ""))
     return 0
