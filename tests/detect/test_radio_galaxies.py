@@ -118,7 +118,7 @@ def test_header_holds_the_beam_units_and_a_wcs(tmp_path):
     loaded = astrofm.load(path)
     assert loaded.header["BMAJ"] == pytest.approx(3.0 * 2.0 / 3600)
     assert loaded.header["BMIN"] == pytest.approx(3.0 * 2.0 / 3600)
-    assert loaded.header["BPA"] == 0.0
+    assert loaded.header["BPA"] == pytest.approx(0.0)
     assert loaded.unit == u.Jy / u.beam
     assert loaded.wcs.wcs.ctype[0] == "RA---TAN"
     scales = loaded.wcs.proj_plane_pixel_scales()
