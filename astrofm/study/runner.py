@@ -157,7 +157,7 @@ class StudyRun:
         classes = list(self.splits["train"].classes) if "train" in self.splits else []
         entries = list(self.backbones.values())
         base = (c or s.detect or {}).get("baseline")
-        variants = {name: json.dumps(v, sort_keys=True) or "{}"
+        variants = {name: json.dumps(v, sort_keys=True)
                     for name, v in (c["variants"] if c else {}).items()}
         data = {key: (str(s.path(s.data.get(key))) if s.data.get(key) else None)
                 for key in ("train", "val", "test")}
