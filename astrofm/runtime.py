@@ -20,6 +20,7 @@ from astrofm.errors import ConfigError
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
            "check_accelerator", "check_precision", "check_torch_device", "check_loop",
+           "check_devices", "check_strategy",
            "parse_tile", "check_figure_path", "figure_formats", "check_writable",
            "cannot_write"]
 
@@ -108,11 +109,66 @@ def check_precision(precision, option: str = "precision"):
     return precision
 
 
-def check_loop(*, device="auto", precision=None, num_workers=0):
-    """Check the options every Lightning loop of astrofm takes, naming the one at fault."""
+def check_devices(devices, option: str = "devices"):
+    """Check Lightning's ``devices``: ``"auto"``, a count, -1 (all), or a list of indices.
+
+    Strings of digits and comma-separated indices (``"2"``, ``"0,1"``) pass, as the
+    command line gives them; Lightning reads them itself.
+
+    Returns
+    -------
+    The value, with a count given as a string turned into an int.
+    """
+    if devices == "auto" or (isinstance(devices, (list, tuple)) and devices
+                             and all(_is_int(d) and d >= 0 for d in devices)):
+        return devices
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text.lstrip("-").isdigit():
+            devices = int(text)
+        elif text and all(part.strip().isdigit() for part in text.rstrip(",").split(",")):
+            return devices
+    if _is_int(devices) and (devices >= 1 or devices == -1):
+        return int(devices)
+    raise ConfigError(f"devices={devices!r}: give 'auto', a number of devices per node "
+                      "(-1 for all), or a list of device indices such as 0,1.")
+
+
+def check_strategy(strategy, option: str = "strategy"):
+    """Check a Lightning ``strategy``: ``"auto"``, a registered name, or a Strategy object.
+
+    Returns
+    -------
+    The same value.
+    """
+    if not isinstance(strategy, str) or strategy == "auto":
+        return strategy
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    names = StrategyRegistry.available_strategies()
+    if strategy not in names:
+        common = [n for n in ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed") if n == "auto"
+                  or n in names]
+        raise ConfigError(f"{option}={strategy!r}: not a Lightning strategy; use one of "
+                          f"{common} (all: lightning.pytorch.strategies.StrategyRegistry).")
+    return strategy
+
+
+def check_loop(*, device="auto", precision=None, num_workers=0, devices="auto", num_nodes=1,
+               strategy="auto"):
+    """Check the options every Lightning loop of astrofm takes, naming the one at fault.
+
+    Returns
+    -------
+    dict
+        ``devices``, ``num_nodes`` and ``strategy`` as Lightning takes them (a count
+        given as a string becomes an int).
+    """
     non_negative_int(num_workers, "num_workers")
     check_precision(precision)
     check_accelerator(device)
+    return {"devices": check_devices(devices), "num_nodes": positive_int(num_nodes, "num_nodes"),
+            "strategy": check_strategy(strategy)}
 
 
 def check_torch_device(device, option: str = "device") -> str:

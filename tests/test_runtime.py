@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from astrofm import runtime
 from astrofm.errors import ConfigError
 from astrofm.runtime import (
     check_accelerator,
@@ -146,3 +147,29 @@ def test_atomic_path_names_the_file_it_cannot_write(read_only_folder):
     with pytest.raises(ConfigError, match=f"{target}: cannot write"):
         with atomic_path(target) as tmp:
             tmp.write_text("x")
+
+
+@pytest.mark.parametrize("given, expected", [("auto", "auto"), ("2", 2), (2, 2), (-1, -1),
+                                             ("0,1", "0,1"), ([0, 1], [0, 1])])
+def test_check_devices_accepts_what_lightning_reads(given, expected):
+    assert runtime.check_devices(given) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -2, "two", "", [], [-1], 1.5, True])
+def test_check_devices_names_the_option(bad):
+    with pytest.raises(ConfigError, match="devices=.*auto"):
+        runtime.check_devices(bad)
+
+
+def test_check_strategy_takes_lightning_names_and_refuses_others():
+    assert runtime.check_strategy("ddp") == "ddp"
+    assert runtime.check_strategy("auto") == "auto"
+    with pytest.raises(ConfigError, match="strategy='dpp'.*ddp"):
+        runtime.check_strategy("dpp")
+
+
+def test_check_loop_returns_placement_and_checks_num_nodes():
+    assert runtime.check_loop(device="cpu", devices="2", num_nodes=1, strategy="ddp") == {
+        "devices": 2, "num_nodes": 1, "strategy": "ddp"}
+    with pytest.raises(ConfigError, match="num_nodes=0"):
+        runtime.check_loop(num_nodes=0)

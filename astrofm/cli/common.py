@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["OUTPUT", "WEIGHTS_HELP", "DATA_HELP", "hdu", "load_saved"]
+__all__ = ["OUTPUT", "WEIGHTS_HELP", "DATA_HELP", "hdu", "load_saved", "add_placement",
+           "placement"]
 
 OUTPUT = "-o/--output"
 
@@ -75,3 +76,46 @@ def load_saved(path, cls, writer: str):
         names = " or ".join(k.__name__.lower() for k in kinds)
         raise ConfigError(f"{path}: not a saved {names}; give a file written by {writer}.")
     return model
+
+
+def add_placement(parser, default=None) -> None:
+    """Add the options that say where a Lightning job runs, passed to Lightning as given.
+
+    ``--accelerator`` (also spelled ``--device``), ``--devices``, ``--num-nodes`` and
+    ``--strategy``. With ``default=None`` an option left out is not passed on, so the
+    API's (or a study file's) own value stays.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    default : None or "lightning"
+        ``"lightning"`` gives the options Lightning's own defaults (auto, auto, 1, auto).
+    """
+    given = default == "lightning"
+    parser.add_argument("--accelerator", "--device", dest="device",
+                        default="auto" if given else None,
+                        help="Lightning accelerator: auto, cpu, gpu/cuda, mps or tpu")
+    parser.add_argument("--devices", default="auto" if given else None,
+                        help="devices per node: a count, -1 for all, or indices such as 0,1")
+    parser.add_argument("--num-nodes", type=int, default=1 if given else None,
+                        help="number of nodes (machines) of a multi-node job")
+    parser.add_argument("--strategy", default="auto" if given else None,
+                        help="Lightning strategy, e.g. ddp, ddp_spawn, fsdp (default: auto, "
+                        "which is ddp with more than one device)")
+
+
+def placement(args) -> dict:
+    """The placement options given on the command line, named as the API names them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser that :func:`add_placement` extended.
+
+    Returns
+    -------
+    dict
+        ``device``, ``devices``, ``num_nodes`` and ``strategy``, without those left out.
+    """
+    return {k: v for k, v in ((k, getattr(args, k)) for k in
+                              ("device", "devices", "num_nodes", "strategy")) if v is not None}

@@ -1,0 +1,64 @@
+"""The one place astrofm builds a Lightning ``Trainer``.
+
+:func:`astrofm.embed`, :meth:`Classifier.fit <astrofm.classify.Classifier.fit>` and
+:meth:`Detector.fit <astrofm.detect.Detector.fit>` all run through Lightning, so one
+call scales from a laptop CPU to many GPUs on many nodes. The options that decide where
+a job runs (:data:`PLACEMENT`: ``device``, ``devices``, ``num_nodes``, ``strategy``) are
+passed to Lightning as they are; astrofm adds no launcher of its own, so ``torchrun``,
+SLURM's ``srun`` and Lightning's own process launcher all work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+__all__ = ["PLACEMENT", "make_trainer", "is_global_zero", "barrier"]
+
+#: Keyword arguments, common to every astrofm loop, that say where a job runs. They are
+#: Lightning's ``accelerator`` (named ``device`` in astrofm), ``devices``, ``num_nodes``
+#: and ``strategy``.
+PLACEMENT = ("device", "devices", "num_nodes", "strategy")
+
+
+def make_trainer(*, device="auto", devices="auto", num_nodes: int = 1, strategy="auto",
+                 precision=None, progress: bool = True, callbacks=(), **settings):
+    """A Lightning Trainer placed by astrofm's options, quiet about its hardware.
+
+    Parameters
+    ----------
+    device, devices, num_nodes, strategy
+        Lightning's ``accelerator``, ``devices``, ``num_nodes`` and ``strategy``,
+        checked beforehand by :func:`astrofm.runtime.check_loop`.
+    precision : str, optional
+        Lightning's precision; its default when None.
+    progress : bool
+        Show Lightning's progress bar.
+    callbacks : sequence of lightning.pytorch.Callback
+    **settings
+        Further ``Trainer`` arguments of the calling loop (``max_epochs`` ...).
+
+    Returns
+    -------
+    lightning.pytorch.Trainer
+    """
+    import lightning.pytorch as pl
+
+    # Lightning announces hardware and advertises services at info level on every run.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    settings = {"logger": False, "enable_model_summary": False, **settings}
+    if precision is not None:
+        settings["precision"] = precision
+    return pl.Trainer(accelerator=device, devices=devices, num_nodes=num_nodes,
+                      strategy=strategy, enable_progress_bar=progress,
+                      callbacks=list(callbacks), **settings)
+
+
+def is_global_zero(trainer) -> bool:
+    """Whether this process is the one that writes shared outputs (rank 0 of all nodes)."""
+    return bool(trainer.is_global_zero)
+
+
+def barrier(trainer, name: str) -> None:
+    """Wait until every process of ``trainer``'s job reaches this point (no-op alone)."""
+    trainer.strategy.barrier(name)
