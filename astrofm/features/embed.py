@@ -119,29 +119,23 @@ def write_table(table: Table, path) -> Path:
     return path
 
 
-def _trainer(device, devices, precision, progress, callbacks):
-    import lightning.pytorch as pl
-
-    # Lightning announces hardware and advertises services at info level on every run.
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return pl.Trainer(accelerator=device, devices=devices, precision=precision, logger=False,
-                      enable_checkpointing=False, enable_model_summary=False,
-                      enable_progress_bar=progress, callbacks=callbacks)
-
-
 def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights="pretrained",
           size: int | None = None, preprocessing=None, batch_size: int = 32,
-          num_workers: int = 0, device: str = "auto", devices="auto",
-          precision: str = "32-true", output=None, cache=None, progress: bool = True,
-          hdu=None) -> Table:
+          num_workers: int = 0, device: str = "auto", devices="auto", num_nodes: int = 1,
+          strategy="auto", precision: str = "32-true", output=None, cache=None,
+          progress: bool = True, hdu=None) -> Table:
     """Feature vectors of many images, one table row per image.
 
     The job runs on PyTorch Lightning (``Trainer.predict``), so the same call uses a
-    CPU, a GPU or several GPUs. Each batch is written to a cache folder as it is
-    done; a run that is stopped and started again computes only the missing images
-    and gives the same table. Inputs that cannot be read are logged and reported in
-    the ``error`` column (their features are NaN) instead of ending the run.
+    CPU, a GPU, or several processes on one or many nodes (each process embeds its share
+    of the images, none twice). Each batch is written to a cache folder as it is done; a
+    run that is stopped and started again computes only the missing images and gives the
+    same table. Inputs that cannot be read are logged and reported in the ``error``
+    column (their features are NaN) instead of ending the run.
+
+    With several processes, every process writes its shards into the same cache folder,
+    which must therefore be on a file system they all share; global rank 0 writes
+    ``output`` once all shards are there, and every process returns the same table.
 
     Parameters
     ----------
@@ -162,9 +156,16 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     preprocessing : Step, optional
         Preprocessing to use instead of the default (or of the data set's own).
     batch_size, num_workers : int
-        DataLoader settings.
-    device, devices : str or int
-        Lightning's ``accelerator`` and ``devices`` (``"auto"``, ``"cpu"``, ``"gpu"``).
+        DataLoader settings, per process: several processes each take ``batch_size``
+        images at a time.
+    device : str
+        Lightning's ``accelerator``: ``"auto"``, ``"cpu"``, ``"gpu"`` ...
+    devices : str, int or list of int
+        Lightning's ``devices`` per node: ``"auto"``, a count, -1 for all, or indices.
+    num_nodes : int
+        Number of nodes (machines) of a multi-node job, e.g. under SLURM or ``torchrun``.
+    strategy : str
+        Lightning's ``strategy``; ``"auto"`` is DDP with more than one device.
     precision : str
         Lightning precision, e.g. ``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``.
     output : str or path, optional
@@ -172,7 +173,8 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     cache : str or path, optional
         Folder of per-batch shards that makes the run resumable; default
         ``<output>.parts`` beside the output (removed once the table is written), or a
-        temporary folder when there is no output. A run that fails keeps the folder
+        temporary folder when there is no output (one process only: several processes
+        need ``output`` or ``cache`` to share their shards). A run that fails keeps the folder
         only when it holds finished shards that a rerun can resume from (never the
         temporary one); shards are tied to the backbone's parameters, so a resumed
         run never mixes two networks.
@@ -190,15 +192,14 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
         model, where its weights came from (``WEIGHTS``: ``"pretrained"``, a file or
         ``"random (seed 0)"``), the digest of its parameters, pooling and preprocessing.
     """
-    import torch
-    from torch.utils.data import DataLoader
-
     from astrofm.features.adapt import cached_backbone, default_preprocessing, resolve_model
-    from astrofm.features.extract import FeatureModule, ShardWriter, TolerantItems, first_shape
+    from astrofm.features.extract import FeatureModule
     from astrofm.features.store import ShardStore
     from astrofm.runtime import check_loop
+    from astrofm.trainer import barrier, is_global_zero, make_trainer
 
-    check_loop(device=device, precision=precision, num_workers=num_workers)
+    placement = check_loop(device=device, precision=precision, num_workers=num_workers,
+                           devices=devices, num_nodes=num_nodes, strategy=strategy)
     spec, backbone = resolve_model(model, weights)
     pooling = pooling or spec.default_pooling
     if pooling not in spec.poolings or pooling == "tokens":
@@ -209,6 +210,12 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
         raise ConfigError(f"batch_size={batch_size!r}: give a positive number of images.")
     if output is not None:
         table_format(output)
+    trainer = make_trainer(device=device, precision=precision, progress=progress,
+                           enable_checkpointing=False, **placement)
+    if trainer.world_size > 1 and output is None and cache is None:
+        raise ConfigError(f"devices={devices!r}, num_nodes={num_nodes!r} run "
+                          f"{trainer.world_size} processes, which share their results through "
+                          "files: give output= or cache= on a file system they all reach.")
     dataset = as_dataset(inputs, hdu=hdu)
     transform = preprocessing or getattr(dataset, "transform", None) or default_preprocessing(
         spec, size=size)
@@ -225,28 +232,59 @@ def embed(inputs, model: str = "dinov2", *, pooling: str | None = None, weights=
     created = own_cache or not cache.exists()
     store = ShardStore(cache, fingerprint)
     try:
-        pending = np.setdiff1d(np.arange(len(dataset)), store.done())
-        if len(pending):
-            if len(pending) < len(dataset):
-                log.info("resuming: %d of %d images left", len(pending), len(dataset))
-            items = TolerantItems(dataset, pending, first_shape(dataset))
-            loader = DataLoader(items, batch_size=batch_size, num_workers=num_workers,
-                                persistent_workers=False, pin_memory=torch.cuda.is_available())
-            trainer = _trainer(device, devices, precision, progress, [ShardWriter(store)])
-            trainer.predict(FeatureModule(backbone, pooling), loader, return_predictions=False)
-        table = _table(dataset, store.read(), fingerprint)
-        for i in np.flatnonzero(table["error"] != ""):
-            log.warning("%s: %s", table["source"][i], table["error"][i])
-        if output is not None:
-            write_table(table, output)
+        _predict(trainer, FeatureModule(backbone, pooling), dataset, store,
+                 batch_size=batch_size, num_workers=num_workers)
+        # Every process reads all shards, so each returns the whole table to its caller.
+        table = _table(dataset, _complete(store, len(dataset)), fingerprint)
+        if is_global_zero(trainer):
+            for i in failed_rows(table):
+                log.warning("%s: %s", table["source"][i], table["error"][i])
+            if output is not None:
+                write_table(table, output)
+        # No process may return, nor rank 0 remove the cache, before all have read it.
+        barrier(trainer, "astrofm.embed.table")
     except BaseException:
         # Keep only what a rerun can resume from; an empty or unreachable cache is debris.
-        if created and not (resumable and store.shards()):
+        if created and is_global_zero(trainer) and not (resumable and store.shards()):
             shutil.rmtree(cache, ignore_errors=True)
         raise
-    if own_cache:
+    if own_cache and is_global_zero(trainer):
         shutil.rmtree(cache, ignore_errors=True)
     return table
+
+
+def _predict(trainer, module, dataset, store, *, batch_size, num_workers) -> None:
+    """Embed the images ``store`` lacks into it, each process its share; then wait for all."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from astrofm.features.extract import ShardWriter, TolerantItems, first_shape
+    from astrofm.trainer import barrier
+
+    # Every process reads the same finished shards here: none writes before all have
+    # joined the process group inside predict, so all agree on what is left to do.
+    pending = np.setdiff1d(np.arange(len(dataset)), store.done())
+    if 0 < len(pending) < len(dataset):
+        log.info("resuming: %d of %d images left", len(pending), len(dataset))
+    items = TolerantItems(dataset, pending, first_shape(dataset))
+    loader = DataLoader(items, batch_size=batch_size, num_workers=num_workers,
+                        persistent_workers=False, pin_memory=torch.cuda.is_available())
+    trainer.callbacks.append(ShardWriter(store))
+    # Run even with nothing left: predict is where the processes join up, and the
+    # barriers that follow need them joined.
+    trainer.predict(module, loader, return_predictions=False)
+    barrier(trainer, "astrofm.embed.shards")
+
+
+def _complete(store, n: int) -> dict:
+    """The shards' columns, checked to cover all ``n`` images."""
+    columns = store.read()
+    missing = np.setdiff1d(np.arange(n), columns["index"])
+    if len(missing):
+        raise ConfigError(f"cache={store.folder}: {len(missing)} of {n} images have no "
+                          "features there after every process finished; with several nodes, "
+                          "put the output or cache on a file system all nodes share.")
+    return columns
 
 
 def _table(dataset, columns, fingerprint) -> Table:

@@ -121,8 +121,8 @@ class ShardStore:
     def read(self) -> dict[str, np.ndarray]:
         """All shards gathered into one array per column, sorted by index.
 
-        An index written twice (a distributed sampler pads the last batch with repeats)
-        is kept once.
+        An index written twice (by two jobs sharing the folder at once; the processes of
+        one job never repeat an image) is kept once.
         """
         parts = [dict(np.load(p)) for p in self.shards()]
         if not parts:
