@@ -2,12 +2,13 @@
 
 Images (files, or a catalogue with a path column) go through a backbone into a FITS or
 HDF5 feature table, by :func:`astrofm.features.embed`; an interrupted run resumes from the
-partial results it left.
+partial results it left. ``--devices``/``--num-nodes``/``--strategy`` spread the images over
+several processes (under ``torchrun``, ``srun`` or Lightning's own launcher).
 """
 
 from __future__ import annotations
 
-from astrofm.cli.common import OUTPUT, WEIGHTS_HELP, hdu
+from astrofm.cli.common import OUTPUT, WEIGHTS_HELP, add_placement, hdu, placement
 
 __all__ = ["add_parsers"]
 
@@ -23,8 +24,8 @@ def _embed(args) -> int:
         (".csv", ".ecsv")) else args.inputs
     table = embed(inputs, model=args.model, pooling=args.pooling, weights=args.weights,
                   size=args.size, batch_size=args.batch_size, num_workers=args.workers,
-                  device=args.device, precision=args.precision, output=args.output,
-                  cache=args.cache, progress=not args.quiet, hdu=args.hdu)
+                  precision=args.precision, output=args.output, cache=args.cache,
+                  progress=not args.quiet, hdu=args.hdu, **placement(args))
     failed = len(failed_rows(table))
     print(f"{len(table)} images, {table['feature'].shape[1]} features each -> {args.output}"
           + (f" ({failed} could not be read; see the error column)" if failed else ""))
@@ -51,9 +52,9 @@ def add_parsers(sub) -> None:
     emb.add_argument("--size", type=int, help="input side in pixels (default: the model's)")
     emb.add_argument("--batch-size", type=int, default=32)
     emb.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    emb.add_argument("--device", default="auto", help="auto, cpu, gpu/cuda, mps or tpu")
     emb.add_argument("--precision", default="32-true", help="e.g. 32-true, bf16-mixed")
     emb.add_argument("--cache", help="folder of partial results (default: <output>.parts)")
     emb.add_argument("--hdu", type=hdu, help="FITS HDU index or name")
     emb.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_placement(emb)
     emb.set_defaults(func=_embed)
