@@ -149,6 +149,9 @@ def test_detect_refuses_catalogue_suffix_before_reading_the_model(tmp_path, imag
     (["--batch-size", "0"], "batch_size=0"),
     (["--size", "-3"], "size=-3"),
     (["--device", "tpu"], "device='tpu'"),
+    (["--devices", "zero"], "devices='zero'"),
+    (["--num-nodes", "0"], "num_nodes=0"),
+    (["--strategy", "dpp"], "strategy='dpp'"),
 ])
 def test_train_option_errors(tmp_path, npz, capsys, options, fragment):
     out = tmp_path / "m.astrofm"
@@ -181,6 +184,19 @@ def test_script_study_with_a_bad_key_is_one_line(tmp_path):
                      'backbones = ["resnet18"]\nfractions = [2.0]\n')
     assert_one_line_error(run_script("study", study, "-o", tmp_path / "run"), "s.toml",
                           "2.0 is not a label fraction")
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--devices", "zero"], "devices='zero'"),
+    (["--strategy", "dpp"], "strategy='dpp'"),
+    (["--accelerator", "tpu9"], "device='tpu9'"),
+])
+def test_study_placement_errors_before_reading_the_study(tmp_path, capsys, options, fragment):
+    # The study file does not exist: the placement is refused before it is read.
+    assert main(["study", str(tmp_path / "absent.toml"), "-o", str(tmp_path / "run"),
+                 *options]) == 2
+    assert fragment in error_line(capsys)
+    assert not (tmp_path / "run").exists()
 
 
 def test_script_report_of_a_folder_without_a_run_is_one_line(tmp_path):

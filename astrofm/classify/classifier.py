@@ -102,7 +102,17 @@ class Classifier:
         Keep preprocessed training and validation images in memory between epochs
         (default: when they take at most 2 GiB).
     device, devices, precision : optional
-        Lightning's ``accelerator``, ``devices`` and ``precision`` (``"bf16-mixed"`` ...).
+        Lightning's ``accelerator``, ``devices`` per node (a count, -1 for all, or
+        indices) and ``precision`` (``"bf16-mixed"`` ...).
+    num_nodes : int
+        Nodes (machines) of a multi-node job, e.g. under SLURM or ``torchrun`` (1).
+    strategy : str
+        Lightning's ``strategy`` (``"auto"``: DDP with more than one device). With
+        several processes the script runs in each of them (Lightning's launcher, or
+        ``torchrun``/``srun``); :meth:`fit` gives every process the same model and
+        :meth:`save` writes the file once. A frozen backbone's processes share their
+        features through ``features_cache``, which must then be on a file system they
+        all reach.
     num_workers : int
         DataLoader workers.
     seed : int
@@ -269,13 +279,22 @@ class Classifier:
         if self.tuning != "frozen":
             raise ConfigError(f"embed gives the features of a frozen backbone; with "
                               f"tuning={self.tuning!r} the backbone changes during fit.")
-        dataset = as_dataset(data)
+        from astrofm.classify.module import placed_trainer
+
         o = self.options
+        processes = placed_trainer(o).world_size
+        if processes > 1 and o.features_cache is None:
+            raise ConfigError(f"devices={o.devices!r}, num_nodes={o.num_nodes!r} run "
+                              f"{processes} processes, which share a frozen backbone's "
+                              "features through files: give features_cache= a folder on a "
+                              "file system they all reach.")
+        dataset = as_dataset(data)
         classes = [str(c) for c in getattr(dataset, "classes", [])] or None
         table = cached_embed(dataset, self.backbone, self.digest, self.pooling,
                              self.preprocessing, cache_dir=o.features_cache, classes=classes,
                              batch_size=o.batch_size, num_workers=o.num_workers,
-                             device=o.device, devices=o.devices, precision=o.precision,
+                             device=o.device, devices=o.devices, num_nodes=o.num_nodes,
+                             strategy=o.strategy, precision=o.precision,
                              progress=o.progress)
         if is_test(data):
             mark_test(table)
@@ -440,6 +459,10 @@ class Classifier:
     def save(self, path, *, backbone="auto"):
         """Write the classifier to one ``.astrofm`` file (safetensors), atomically.
 
+        With several processes (``devices``, ``num_nodes``), call it in every one: once
+        all have reached it, global rank 0 alone writes the file, and no process returns
+        before the file is there (or before all raise rank 0's error).
+
         The file holds the backbone name, weights reference and build options, the
         tuning (LoRA settings included), the trained weights, the head, the class names
         and the exact preprocessing; ``astrofm.load(path)`` rebuilds it.
@@ -459,10 +482,25 @@ class Classifier:
         -------
         pathlib.Path
         """
+        from pathlib import Path
+
+        from astrofm.classify.module import placed_trainer
         from astrofm.classify.persist import save_classifier
+        from astrofm.trainer import barrier, is_global_zero
 
         self._check_fitted()
-        return save_classifier(self, path, backbone)
+        trainer = placed_trainer(self.options)
+        barrier(trainer, "astrofm-classifier-save")
+        failure = None
+        if is_global_zero(trainer):
+            try:
+                save_classifier(self, path, backbone)
+            except Exception as err:  # re-raised below, on every process, not swallowed
+                failure = err
+        failure = trainer.strategy.broadcast(failure)
+        if failure is not None:
+            raise failure
+        return Path(path)
 
     @classmethod
     def from_saved(cls, config: dict, tensors: dict) -> Classifier:

@@ -87,6 +87,8 @@ class Options:
     memoize: bool | None = None
     device: str = "auto"
     devices: object = "auto"
+    num_nodes: int = 1
+    strategy: object = "auto"
     precision: str = "32-true"
     num_workers: int = 0
     seed: int = 0
@@ -145,7 +147,8 @@ class Options:
     def check(self) -> None:
         """Raise ConfigError naming the first option whose value cannot work.
 
-        Numbers come first and the device last: checking the device imports Lightning.
+        Numbers come first and the placement last: checking it imports Lightning. A
+        count of devices given as text (``"2"``, from a command line) becomes an int.
         """
         for key in ("batch_size", "max_iter", "lora_rank", "epochs", "blocks", "patience"):
             if getattr(self, key) is not None:
@@ -166,7 +169,11 @@ class Options:
             value = getattr(self, key)
             if value is not None and not ok(non_negative_float(value, key)):
                 raise ConfigError(f"{key}={value!r}: give a number {allowed}.")
-        check_loop(device=self.device, precision=self.precision, num_workers=self.num_workers)
+        placement = check_loop(device=self.device, precision=self.precision,
+                               num_workers=self.num_workers, devices=self.devices,
+                               num_nodes=self.num_nodes, strategy=self.strategy)
+        self.devices, self.num_nodes, self.strategy = (placement[k] for k in
+                                                       ("devices", "num_nodes", "strategy"))
 
     def resolve(self, head: str, tuning: str, trained_weights: bool) -> Options:
         """Fill in the defaults that depend on head and tuning (see the module's table)."""
@@ -210,7 +217,10 @@ class Options:
 
     def to_dict(self) -> dict:
         """The options as JSON-able values."""
-        out = dataclasses.asdict(self)
+        # Lightning also takes Accelerator and Strategy objects; their class names them.
+        named = {k: type(getattr(self, k)).__name__ for k in ("device", "strategy")
+                 if not isinstance(getattr(self, k), str)}
+        out = dataclasses.asdict(dataclasses.replace(self, **named))
         out["weights"] = None if self.weights is None else os.fspath(self.weights)
         for key in ("size", "weight_decay"):
             if isinstance(out[key], tuple):

@@ -42,13 +42,21 @@ def as_features(clf, items: Labelled, where: str) -> Labelled:
 def fit_on_features(clf, items: Labelled, y, val_items: Labelled, yv):
     """Fit ``clf``'s head on feature tables with its solver.
 
+    With several processes each one fits the head on the same full feature tables
+    (every process's embedding returns all rows), single-threaded, so that the fits
+    agree; then global rank 0's head replaces the others', so that the weights are
+    identical even where two machines' floating point would differ in the last bit.
+    Fitting everywhere rather than on rank 0 alone keeps the processes in step without
+    relying on a process group, which does not exist yet when the features came from
+    memory or a table and no Lightning loop has run.
+
     Returns
     -------
     net : ClassifierNet
     history : dict
     """
     from astrofm.classify.heads import build_head
-    from astrofm.classify.module import ClassifierNet
+    from astrofm.classify.module import ClassifierNet, placed_trainer
     from astrofm.classify.solvers import fit_head
 
     x = torch.as_tensor(np.asarray(items.data["feature"], dtype=np.float32))
@@ -59,6 +67,8 @@ def fit_on_features(clf, items: Labelled, y, val_items: Labelled, yv):
         head = build_head(clf.head_name, x.shape[1], k, **clf.options.head_options)
     head, scaler, history = fit_head(head, x, torch.as_tensor(y), xv, torch.as_tensor(yv),
                                      clf.options, k)
+    head, scaler, history = placed_trainer(clf.options).strategy.broadcast(
+        (head, scaler, history))
     return ClassifierNet(clf.backbone, head, clf.pooling, scaler), history
 
 

@@ -4,12 +4,18 @@
 :class:`ClassifierModule` is its Lightning module; :func:`train` runs a Trainer with
 model selection and early stopping on the validation split only, and :func:`predict`
 runs one over images that may include unreadable files. The same code runs on a CPU,
-a GPU or several GPUs, with mixed precision where the device offers it.
+a GPU, or several processes on one or many nodes (Lightning's DDP), with mixed precision
+where the device offers it.
+
+With several processes each one trains on its share of every epoch's batches
+(Lightning's ``DistributedSampler``) and DDP averages their gradients; validation scores
+each image exactly once (:class:`_Splits`), and the metrics are reduced over all
+processes before model selection reads them, so every process keeps the same epoch and
+ends with the same weights.
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
 
 import lightning.pytorch as pl
@@ -19,12 +25,15 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassF1Score
 
-from astrofm.errors import TrainingError
+from astrofm.errors import SplitError, TrainingError
+from astrofm.trainer import is_global_zero, make_trainer
 from astrofm.tuning import BackboneWarmup, param_groups
 
-__all__ = ["ClassifierNet", "ClassifierModule", "CodedItems", "train", "predict", "MONITOR"]
+__all__ = ["ClassifierNet", "ClassifierModule", "CodedItems", "train", "predict", "MONITOR",
+           "placed_trainer"]
 
 #: What model selection and early stopping watch.
 MONITOR = "val_macro_f1"
@@ -129,7 +138,10 @@ class ClassifierModule(pl.LightningModule):
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight))
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.layer_decay, self.epochs = layer_decay, epochs
+        # Metric objects, not values: Lightning reduces their state over all processes
+        # before it reads them, so the score is that of the whole validation split.
         self.val_f1 = MulticlassF1Score(num_classes=n_classes, average="macro")
+        self.val_loss = MeanMetric()
         self.epoch_history = {"train_loss": [], "val_loss": [], MONITOR: []}
 
     def forward(self, x):
@@ -139,15 +151,15 @@ class ClassifierModule(pl.LightningModule):
         x, y = batch
         loss = F.cross_entropy(self.net(self.augment(x)), y, weight=self.weight)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(y))
+                 batch_size=len(y), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
         logits = self.net(x)
         self.val_f1.update(logits.argmax(1), y)
-        self.log("val_loss", F.cross_entropy(logits, y, weight=self.weight), on_epoch=True,
-                 prog_bar=True, batch_size=len(y))
+        self.val_loss.update(F.cross_entropy(logits, y, weight=self.weight), weight=len(y))
+        self.log("val_loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log(MONITOR, self.val_f1, on_epoch=True, prog_bar=True)
 
     def on_train_epoch_end(self):
@@ -173,24 +185,58 @@ class ClassifierModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
 
-def _trainer(options, callbacks, max_epochs=None):
-    # Lightning announces hardware and advertises services at info level on every run.
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return pl.Trainer(accelerator=options.device, devices=options.devices,
-                      precision=options.precision, max_epochs=max_epochs, logger=False,
-                      callbacks=callbacks, enable_checkpointing=any(
-                          isinstance(c, ModelCheckpoint) for c in callbacks),
-                      enable_progress_bar=options.progress, enable_model_summary=False,
-                      num_sanity_val_steps=0)
+def placed_trainer(options, callbacks=(), **settings):
+    """A Trainer placed by a classifier's options (device, devices, num_nodes, strategy).
+
+    Parameters
+    ----------
+    options : Options
+        The classifier's checked options.
+    callbacks : sequence of lightning.pytorch.Callback
+    **settings
+        Further ``Trainer`` arguments.
+
+    Returns
+    -------
+    lightning.pytorch.Trainer
+    """
+    o = options
+    return make_trainer(device=o.device, devices=o.devices, num_nodes=o.num_nodes,
+                        strategy=o.strategy, precision=o.precision, progress=o.progress,
+                        callbacks=callbacks, **settings)
 
 
-def _loader(items, options, shuffle: bool, seed: int = 0):
+def _loader(items, options, shuffle: bool, seed: int = 0, sampler=None):
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(items, batch_size=options.batch_size, shuffle=shuffle,
-                      num_workers=options.num_workers, generator=generator,
+                      num_workers=options.num_workers, generator=generator, sampler=sampler,
                       persistent_workers=options.num_workers > 0,
                       pin_memory=torch.cuda.is_available())
+
+
+class _Splits(pl.LightningDataModule):
+    """Training and validation loaders, built once Lightning knows the process's rank.
+
+    Training batches are shuffled (Lightning gives each process its share). Lightning's
+    own validation sampler pads the split with repeated images so that every process
+    gets as many; validation here gives process ``r`` images ``r, r + W, ...`` instead,
+    so each image counts once in the reduced macro F1.
+    """
+
+    def __init__(self, train_items, val_items, options):
+        super().__init__()
+        self.train_items, self.val_items, self.options = train_items, val_items, options
+
+    def train_dataloader(self):
+        return _loader(self.train_items, self.options, True, self.options.seed)
+
+    def val_dataloader(self):
+        from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+        world = self.trainer.world_size
+        sampler = None if world == 1 else UnrepeatedDistributedSampler(
+            self.val_items, num_replicas=world, rank=self.trainer.global_rank, shuffle=False)
+        return _loader(self.val_items, self.options, False, sampler=sampler)
 
 
 def train(module: ClassifierModule, train_items, val_items, options, warmup: int = 0) -> dict:
@@ -226,18 +272,29 @@ def train(module: ClassifierModule, train_items, val_items, options, warmup: int
         if options.patience is not None:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max",
                                            patience=options.patience))
-        trainer = _trainer(options, callbacks, options.epochs)
+        trainer = placed_trainer(options, callbacks, max_epochs=options.epochs,
+                                 enable_checkpointing=True, num_sanity_val_steps=0)
+        if len(val_items) < trainer.world_size:
+            raise SplitError(f"val: {len(val_items)} images for {trainer.world_size} "
+                             "processes; each process scores a share of the validation "
+                             "split, so give at least one image per process (a larger "
+                             "val_fraction or val split), or fewer devices.")
         # Backbones are built in eval mode and Lightning keeps the modes it is given, so
         # batch norm and dropout would never see training mode.
         module.train()
         start = time.perf_counter()
-        trainer.fit(module, _loader(train_items, options, True, options.seed),
-                    _loader(val_items, options, False))
+        trainer.fit(module, datamodule=_Splits(train_items, val_items, options))
         seconds = time.perf_counter() - start
         if not checkpoint.best_model_path:
             raise TrainingError("training stopped before the first validation; give "
                                 "epochs >= 1 and a non-empty validation split.")
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        # Only global rank 0 wrote the checkpoint, perhaps on a disk other nodes do not
+        # see: it reads the best epoch and sends it to every process.
+        state = None
+        if is_global_zero(trainer):
+            state = torch.load(checkpoint.best_model_path, map_location="cpu",
+                               weights_only=True)
+        state = trainer.strategy.broadcast(state)
         module.load_state_dict(state["state_dict"])
         best_epoch = int(state["epoch"])
     module.cpu().eval()
@@ -261,8 +318,14 @@ def predict(module: ClassifierModule, dataset, options) -> dict:
 
     items = TolerantItems(dataset, np.arange(len(dataset)), first_shape(dataset))
     module.eval()
-    parts = _trainer(options, []).predict(module, _loader(items, options, False))
+    trainer = placed_trainer(options, enable_checkpointing=False)
+    parts = trainer.predict(module, _loader(items, options, False))
     module.cpu()
+    if trainer.world_size > 1 and torch.distributed.is_initialized():
+        # Each process predicted its share; every caller gets all of them.
+        shares = [None] * trainer.world_size
+        torch.distributed.all_gather_object(shares, parts)
+        parts = [part for share in shares for part in share]
     order = np.argsort(np.concatenate([p["index"] for p in parts]))
     return {"probability": np.concatenate([p["probability"] for p in parts])[order],
             "error": np.concatenate([p["error"] for p in parts])[order]}

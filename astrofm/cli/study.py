@@ -7,7 +7,7 @@ resumes and its report renders again with ``astrofm report``.
 
 from __future__ import annotations
 
-from astrofm.cli.common import OUTPUT
+from astrofm.cli.common import OUTPUT, add_placement, placement
 
 __all__ = ["add_parsers"]
 
@@ -23,10 +23,10 @@ def _study(args) -> int:
                           "not neither.")
     out = Path(args.output)
     check_writable(out / "results.ecsv", OUTPUT)
-    given = {k: v for k, v in (("device", args.device), ("devices", args.devices),
-                               ("precision", args.precision),
-                               ("num_workers", args.workers)) if v is not None}
-    check_loop(**{k: v for k, v in given.items() if k != "devices"})
+    given = {**placement(args), **{k: v for k, v in (("precision", args.precision),
+                                                     ("num_workers", args.workers))
+                                   if v is not None}}
+    given.update(check_loop(**given))
     from astrofm.study import load_study, run_study
     from astrofm.study.demo import demo_study
 
@@ -68,8 +68,7 @@ def add_parsers(sub) -> None:
                      "galaxies, two small backbones and a detector (a few minutes on a CPU)")
     stu.add_argument("--dry-run", action="store_true", help="print the grid, the cell count "
                      "and a cost estimate; run nothing")
-    stu.add_argument("--device", help="Lightning accelerator: auto, cpu, gpu ...")
-    stu.add_argument("--devices", help="Lightning devices (a count or 'auto')")
+    add_placement(stu)
     stu.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed")
     stu.add_argument("--workers", type=int, help="DataLoader workers")
     stu.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

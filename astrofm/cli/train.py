@@ -8,7 +8,15 @@ read or any network built.
 
 from __future__ import annotations
 
-from astrofm.cli.common import DATA_HELP, OUTPUT, WEIGHTS_HELP, hdu, load_saved
+from astrofm.cli.common import (
+    DATA_HELP,
+    OUTPUT,
+    WEIGHTS_HELP,
+    add_placement,
+    hdu,
+    load_saved,
+    placement,
+)
 from astrofm.cli.detect import (
     DETECTOR_EVALUATE,
     DETECTOR_ONLY,
@@ -31,12 +39,12 @@ def classifier_options(args) -> dict:
     Returns
     -------
     dict
-        The options given on the command line, with ``weights``, ``num_workers`` and
-        ``progress`` always present.
+        The options given on the command line (the placement ones of
+        :func:`~astrofm.cli.common.add_placement` among them), with ``weights``,
+        ``num_workers`` and ``progress`` always present.
     """
     names = ("size", "pooling", "solver", "epochs", "lr", "batch_size", "blocks",
-             "lora_rank", "warmup_epochs", "patience", "seed", "device", "precision",
-             "features_cache")
+             "lora_rank", "warmup_epochs", "patience", "seed", "precision", "features_cache")
     options = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     # Always passed: None (random) must not fall back to the API's default.
     options["weights"] = args.weights
@@ -44,7 +52,8 @@ def classifier_options(args) -> dict:
         options["hidden"] = tuple(args.hidden)
     if args.no_augment:
         options["augment"] = False
-    return {**options, "num_workers": args.workers, "progress": not args.quiet}
+    return {**options, **placement(args), "num_workers": args.workers,
+            "progress": not args.quiet}
 
 
 def _check_test_classes(train, test, path) -> None:
@@ -177,8 +186,9 @@ def add_parsers(sub) -> None:
     trn.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     trn.add_argument("--no-augment", action="store_true", help="no flips, rotations, shifts")
     trn.add_argument("--seed", type=int)
-    trn.add_argument("--features-cache", help="folder that keeps frozen features between runs")
-    trn.add_argument("--device", help="auto, cpu, gpu/cuda, mps or tpu")
+    trn.add_argument("--features-cache", help="folder that keeps frozen features between runs "
+                     "(with several processes, on a file system they all reach)")
+    add_placement(trn)
     trn.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
     trn.set_defaults(func=_train)
 

@@ -57,8 +57,8 @@ _DETECT = {"train": None, "val": None, "test": None, "backbones": None,
 _BASELINE = {"backbone": "resnet18", "epochs": None, "lr": None, "size": None, "head": "linear",
              "variant": "default", "batch_size": None}
 _REFERENCE = {"backbone": None, "head": None, "tuning": None, "variant": None, "pooling": None}
-_RUN = {"device": "auto", "devices": "auto", "precision": "32-true", "num_workers": 0,
-        "progress": True}
+_RUN = {"device": "auto", "devices": "auto", "num_nodes": 1, "strategy": "auto",
+        "precision": "32-true", "num_workers": 0, "progress": True}
 _VARIANT = {"size", "crop", "insert", "replace", "steps"}
 
 
@@ -110,7 +110,9 @@ class Study:
         The configuration every change is stated against: ``backbone``, ``head``,
         ``tuning``, ``variant``, ``pooling`` (default: the first of each).
     run : dict, optional
-        Lightning's ``device``, ``devices``, ``precision``; ``num_workers``; ``progress``.
+        Lightning's ``device``, ``devices``, ``num_nodes``, ``strategy`` and
+        ``precision``, given to every cell's model and embedding; ``num_workers``;
+        ``progress``.
     showcase : list of path, optional
         Images shown in the report's preprocessing and attention panels beside a few
         test images (a real FITS file of the survey, say).

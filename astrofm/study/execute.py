@@ -25,8 +25,8 @@ log = logging.getLogger("astrofm.study")
 
 def _run_options(run) -> dict:
     r = run.study.run
-    return {"device": r["device"], "devices": r["devices"], "precision": r["precision"],
-            "num_workers": r["num_workers"]}
+    return {k: r[k] for k in ("device", "devices", "num_nodes", "strategy", "precision",
+                              "num_workers")}
 
 
 def _classifier_options(cell, run) -> dict:

@@ -39,10 +39,14 @@ class StudyRun:
     """
 
     def __init__(self, study, out):
-        from astrofm.runtime import check_writable
+        from astrofm.runtime import check_loop, check_writable
 
         self.study, self.out = study, Path(out)
         check_writable(self.out / "results.ecsv", "-o/--output")
+        r = study.run
+        study.run.update(check_loop(device=r["device"], precision=r["precision"],
+                                    num_workers=r["num_workers"], devices=r["devices"],
+                                    num_nodes=r["num_nodes"], strategy=r["strategy"]))
         self.splits = self._open_data()
         self.backbones = self._build_backbones()
         self.cells = expand(study)

@@ -147,6 +147,32 @@ def test_frozen_cells_share_one_feature_table_per_split(npz, tmp_path, monkeypat
         "resnet18__default__test.fits", "resnet18__default__train.fits"]
 
 
+def test_the_run_placement_reaches_every_embedding_and_classifier(npz, tmp_path, monkeypatch):
+    import astrofm.features
+    from astrofm.classify import Classifier
+
+    placements, real_embed, real_fit = [], astrofm.features.embed, Classifier.fit
+    keys = ("device", "devices", "num_nodes", "strategy")
+
+    def embed(dataset, *args, **kwargs):
+        placements.append({k: kwargs.get(k) for k in keys})
+        return real_embed(dataset, *args, **kwargs)
+
+    def fit(self, *args, **kwargs):
+        placements.append({k: getattr(self.options, k) for k in keys})
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr("astrofm.features.embed", embed)
+    monkeypatch.setattr(Classifier, "fit", fit)
+    study = _study(npz, fractions=[1.0], seeds=[0])
+    # A count as the command line gives it: checked, and passed on as a number.
+    study.run.update(device="cpu", devices="1", num_nodes=1, strategy="auto")
+    run_study(study, tmp_path / "run", report=False)
+    assert len(placements) == 3          # train and test embedded, one head fitted
+    assert all(p == {"device": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto"}
+               for p in placements)
+
+
 def test_a_cell_equals_the_classifier_run_by_hand(npz, tmp_path):
     from astrofm import backbones
     from astrofm.classify import Classifier, mark_test
