@@ -167,8 +167,9 @@ class Detector:
     def fit(self, train, val=None, *, epochs: int = 10, batch_size: int = 4, lr: float = 1e-4,
             weight_decay: float = 1e-4, layer_decay=None, warmup: float = 0.1,
             val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0, device="auto",
-            devices="auto", precision=None, checkpoint_dir=None, resume: bool = False,
-            progress: bool = True, max_steps: int = -1, val_every: int = 1):
+            devices="auto", num_nodes: int = 1, strategy="auto", precision=None,
+            checkpoint_dir=None, resume: bool = False, progress: bool = True,
+            max_steps: int = -1, val_every: int = 1):
         """Train on a COCO data set; the epoch with the best validation mAP@0.5 is kept.
 
         Parameters
@@ -185,10 +186,18 @@ class Detector:
             Seeds the split, the shuffling and the new layers' initialisation.
         num_workers : int
             DataLoader worker processes.
-        device, devices, precision : optional
-            Lightning's accelerator, devices and precision (default: mixed on GPUs).
+        device, devices, num_nodes, strategy : optional
+            Lightning's ``accelerator``, ``devices``, ``num_nodes`` and ``strategy``:
+            ``devices=2, strategy="ddp"`` trains in two processes (under ``torchrun``,
+            SLURM or Lightning's own launcher), each on its share of every batch, so
+            the effective batch is ``batch_size`` times the number of processes.
+            Validation mAP@0.5 is computed over the whole validation set, every
+            process ends with the same weights, and only global rank 0 writes.
+        precision : str, optional
+            Lightning's precision (default: mixed on GPUs).
         checkpoint_dir : str or path, optional
-            Where checkpoints go (default: a temporary folder, removed afterwards).
+            Where checkpoints go (default: a temporary folder, removed afterwards);
+            with several nodes give a folder on a file system they share.
         resume : bool
             Continue from ``checkpoint_dir/last.ckpt`` when it exists.
         progress : bool
@@ -215,7 +224,9 @@ class Detector:
         positive_int(batch_size, "batch_size")
         positive_float(lr, "lr")
         non_negative_float(weight_decay, "weight_decay")
-        check_loop(device=device, precision=precision, num_workers=num_workers)
+        placement = {"device": device, **check_loop(
+            device=device, precision=precision, num_workers=num_workers, devices=devices,
+            num_nodes=num_nodes, strategy=strategy)}
         train = detection_set(train, "train")
         boxes, labels = zip(*(boxes_of(train, i) for i in range(len(train))), strict=True)
         if self.network is None and self._own_classes:
@@ -241,7 +252,7 @@ class Detector:
         self.history = fit_network(
             self.network, train, val, epochs=epochs, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, layer_decay=layer_decay, warmup=warmup, seed=seed,
-            num_workers=num_workers, device=device, devices=devices, precision=precision,
+            num_workers=num_workers, placement=placement, precision=precision,
             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
             max_steps=max_steps, val_every=val_every)
         self.network.cpu().eval()
