@@ -8,7 +8,7 @@ read or any network built.
 
 from __future__ import annotations
 
-from astrofm.cli.common import DATA_HELP, OUTPUT, WEIGHTS_HELP, hdu, load_saved
+from astrofm.cli.common import DATA_HELP, OUTPUT, WEIGHTS_HELP, add_placement, hdu, load_saved
 from astrofm.cli.detect import (
     DETECTOR_EVALUATE,
     DETECTOR_ONLY,
@@ -178,7 +178,7 @@ def add_parsers(sub) -> None:
     trn.add_argument("--no-augment", action="store_true", help="no flips, rotations, shifts")
     trn.add_argument("--seed", type=int)
     trn.add_argument("--features-cache", help="folder that keeps frozen features between runs")
-    trn.add_argument("--device", help="auto, cpu, gpu/cuda, mps or tpu")
+    add_placement(trn)
     trn.add_argument("--precision", help="e.g. 32-true, bf16-mixed")
     trn.set_defaults(func=_train)
 
