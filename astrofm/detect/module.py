@@ -69,9 +69,13 @@ class DetectionModule(pl.LightningModule):
         self.layer_decay, self.warmup = layer_decay, float(warmup)
         # Every detection of an image counts, not COCO's first 100.
         most = int(network.roi_heads.detections_per_img)
+        # torchmetrics' own sync gathers per image, so it needs as many validation images
+        # in every process; the images are gathered here instead (_gather_validation).
         self.val_map = MeanAveragePrecision(iou_thresholds=[0.5], backend="pycocotools",
-                                            max_detection_thresholds=[1, 10, most])
+                                            max_detection_thresholds=[1, 10, most],
+                                            sync_on_compute=False)
         self.val_map.warn_on_many_detections = False
+        self._val_outputs = []
         # Lightning keeps the modes modules arrive in; the network is built in eval mode.
         self.train()
 
@@ -108,10 +112,24 @@ class DetectionModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         images, targets = batch
         detections = self.network(list(images))
-        self.val_map.update(detections, [{"boxes": t["boxes"], "labels": t["labels"]}
-                                         for t in targets])
+        for found, target in zip(detections, targets, strict=True):
+            self._val_outputs.append(({k: v.cpu() for k, v in found.items()},
+                                      {k: target[k].cpu() for k in ("boxes", "labels")}))
+
+    def _gather_validation(self) -> list:
+        """The validation outputs of every process, so each scores the whole set."""
+        import torch.distributed as dist
+
+        outputs, self._val_outputs = self._val_outputs, []
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return outputs
+        everyone = [None] * dist.get_world_size()
+        dist.all_gather_object(everyone, outputs)
+        return [pair for part in everyone for pair in part]
 
     def on_validation_epoch_end(self):
+        outputs = self._gather_validation()
+        self.val_map.update([p for p, _ in outputs], [t for _, t in outputs])
         value = self.val_map.compute()["map_50"]
         # No true box in the validation images gives -1; that must not win selection.
         self.log(MONITOR, torch.clamp(value, min=0.0), prog_bar=True, sync_dist=True)
@@ -146,8 +164,8 @@ class DetectionData(pl.LightningDataModule):
 
     Lightning gives each process its share of the shuffled training images. The
     validation images are shared out without the padding of a ``DistributedSampler``
-    (which repeats images to even out the shares), so mAP@0.5, gathered over all
-    processes by torchmetrics, is that of the validation set exactly once.
+    (which repeats images to even out the shares), so mAP@0.5, computed by every
+    process on the outputs of all, is that of the validation set, each image once.
     """
 
     def __init__(self, train, val, *, batch_size: int, num_workers: int, seed: int):
