@@ -202,7 +202,7 @@ def _lightning_placement(args) -> dict:
 
 
 def _detect(args) -> int:
-    from astrofm.runtime import check_loop, check_writable, parse_tile
+    from astrofm.runtime import check_accelerator, check_loop, check_writable, parse_tile
 
     tile = None if args.tile == "whole" else parse_tile(args.tile, "--tile")
     if args.regions:
@@ -211,6 +211,8 @@ def _detect(args) -> int:
 
     check_catalog_path(args.output, OUTPUT)
     where = _lightning_placement(args)
+    if "device" in where:
+        check_accelerator(where["device"], "--device")
     check_loop(**where)
     from astrofm.detect import Detector
 
