@@ -9,7 +9,7 @@ is checked before any image is read or any network built.
 
 from __future__ import annotations
 
-from astrofm.cli.common import OUTPUT, hdu, load_saved
+from astrofm.cli.common import OUTPUT, add_placement, hdu, load_saved, placement
 from astrofm.errors import ConfigError
 
 __all__ = ["add_parsers", "train_detector", "evaluate_detector", "refuse", "CLASSIFIER_ONLY",
@@ -89,6 +89,7 @@ def train_detector(args) -> int:
         positive_float,
         positive_int,
     )
+    from astrofm.trainer import PLACEMENT
     from astrofm.tuning import TUNINGS
 
     check_writable(args.output, OUTPUT)
@@ -98,9 +99,9 @@ def train_detector(args) -> int:
     if args.tuning not in TUNINGS:
         raise ConfigError(f"--tuning {args.tuning}: choose one of {', '.join(TUNINGS)}.")
     fit = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-           "weight_decay": args.weight_decay, "seed": args.seed, "device": args.device,
+           "weight_decay": args.weight_decay, "seed": args.seed,
            "precision": args.precision, "max_steps": args.max_steps}
-    fit = {k: v for k, v in fit.items() if v is not None}
+    fit = {**{k: v for k, v in fit.items() if v is not None}, **placement(args)}
     for name in ("epochs", "batch_size", "max_steps"):
         if name in fit:
             positive_int(fit[name], f"--{name.replace('_', '-')}")
@@ -108,8 +109,8 @@ def train_detector(args) -> int:
         positive_float(fit["lr"], "--lr")
     if "weight_decay" in fit:
         non_negative_float(fit["weight_decay"], "--weight-decay")
-    check_loop(device=fit.get("device", "auto"), precision=args.precision,
-               num_workers=args.workers)
+    check_loop(precision=args.precision, num_workers=args.workers,
+               **{k: fit[k] for k in PLACEMENT if k in fit})
     splits = {"train": args.train, "--val": args.val and [args.val],
               "--test": args.test and [args.test]}
     for option, paths in splits.items():
@@ -127,7 +128,10 @@ def train_detector(args) -> int:
                             tuning_options=tuning_options)
         detector.fit(data["train"], data["val"], num_workers=args.workers,
                      progress=not args.quiet, **fit)
+        # Every process of a multi-process job gets here; rank 0 alone writes and prints.
         detector.save(args.output)
+        if _global_rank() != 0:
+            return 0
         score = detector.history.get("best_val_map_50")
         print(f"{detector!r} trained ({detector.tuning_report}); validation mAP@0.5 "
               + ("not measured (no validation ran)" if score is None else f"{score:.3f}")
@@ -178,8 +182,27 @@ def evaluate_detector(args, detector) -> int:
     return 0
 
 
+def _global_rank() -> int:
+    """This process's rank in a multi-process job (0 alone)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _lightning_placement(args) -> dict:
+    """The placement options, with an old torch device such as ``cuda:1`` made Lightning's.
+
+    ``--device`` once named a torch device; ``cuda:N`` still means the N-th GPU.
+    """
+    where = placement(args)
+    kind, _, index = str(where.get("device", "")).partition(":")
+    if index.isdigit() and "devices" not in where:
+        where.update(device=kind, devices=[int(index)])
+    return where
+
+
 def _detect(args) -> int:
-    from astrofm.runtime import check_torch_device, check_writable, parse_tile
+    from astrofm.runtime import check_accelerator, check_loop, check_writable, parse_tile
 
     tile = None if args.tile == "whole" else parse_tile(args.tile, "--tile")
     if args.regions:
@@ -187,22 +210,25 @@ def _detect(args) -> int:
     from astrofm.detect.catalog import check_catalog_path
 
     check_catalog_path(args.output, OUTPUT)
-    if args.device:
-        check_torch_device(args.device, "--device")
+    where = _lightning_placement(args)
+    if "device" in where:
+        check_accelerator(where["device"], "--device")
+    check_loop(**where)
     from astrofm.detect import Detector
 
     detector = load_saved(args.model, Detector, "Detector.save()")
-    if args.device:
-        detector.to(args.device)
     plane = None if args.plane is None else tuple(args.plane)
-    table = detector.detect(args.image, tile=tile, overlap=args.overlap,
-                            score_threshold=args.score, batch_size=args.batch_size, hdu=args.hdu,
-                            plane=plane, progress=not args.quiet, output=args.output,
-                            regions=args.regions)
-    skipped = table.meta.get("skipped", 0)
-    print(f"{len(table)} sources (score >= {args.score:g}) in {args.image}, "
-          f"{table.meta['tiles']} tiles ({skipped} blank, skipped) -> {args.output}"
-          + (f", {args.regions}" if args.regions else ""))
+    tables = detector.detect(list(args.image), tile=tile, overlap=args.overlap,
+                             score_threshold=args.score, batch_size=args.batch_size,
+                             hdu=args.hdu, plane=plane, progress=not args.quiet,
+                             output=args.output, regions=args.regions, **where)
+    if _global_rank() == 0:
+        tiles = sum(t.meta["tiles"] for t in tables)
+        skipped = sum(t.meta.get("skipped", 0) for t in tables)
+        what = args.image[0] if len(tables) == 1 else f"{len(tables)} images"
+        print(f"{sum(len(t) for t in tables)} sources (score >= {args.score:g}) in {what}, "
+              f"{tiles} tiles ({skipped} blank, skipped) -> {args.output}"
+              + (f", {args.regions}" if args.regions else ""))
     return 0
 
 
@@ -214,15 +240,19 @@ def add_parsers(sub) -> None:
     sub : argparse._SubParsersAction
         The subcommands of the ``astrofm`` parser.
     """
-    det = sub.add_parser("detect", help="find sources in an image or mosaic with a saved "
-                         "detector", description="Run a saved detector over an image of any "
-                         "size in overlapping tiles read through a memory map, and write a "
-                         "catalogue (pixel boxes, scores and, with a WCS, RA/Dec).")
+    det = sub.add_parser("detect", help="find sources in images or mosaics with a saved "
+                         "detector", description="Run a saved detector over images of any "
+                         "size in overlapping tiles read through a memory map, and write one "
+                         "catalogue (pixel boxes, scores and, with a WCS, RA/Dec). With "
+                         "--devices N (under torchrun, srun or alone) N processes share "
+                         "the images out; a rerun after a failure skips the images done.")
     det.add_argument("model", help="a saved detector (.astrofm)")
-    det.add_argument("image", help="the image or mosaic (FITS, PNG ...)")
+    det.add_argument("image", nargs="+", help="the images or mosaics (FITS, PNG ...)")
     det.add_argument("-o", "--output", required=True,
-                     help="catalogue to write (.ecsv, .fits, or .json for COCO)")
-    det.add_argument("--regions", help="DS9 region file of the boxes to write (.reg)")
+                     help="catalogue to write (.ecsv, .fits, or .json for COCO); several "
+                     "images give one catalogue with an image column")
+    det.add_argument("--regions", help="DS9 region file of the boxes to write (.reg); on the "
+                     "sky for several images")
     det.add_argument("--tile", default="auto",
                      help="tile side in pixels, 'auto' (default) or 'whole'")
     det.add_argument("--overlap", type=int, help="tile overlap in pixels (default: covers "
@@ -231,6 +261,6 @@ def add_parsers(sub) -> None:
     det.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
     det.add_argument("--hdu", type=hdu, help="FITS HDU index or name")
     det.add_argument("--plane", type=int, nargs="+", help="plane of a FITS cube")
-    det.add_argument("--device", help="cpu or cuda (default: cpu)")
+    add_placement(det)
     det.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     det.set_defaults(func=_detect)

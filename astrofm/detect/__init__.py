@@ -8,12 +8,14 @@
     det.fit("train.json")                          # COCO JSON; scale and anchors measured
     report = det.evaluate("test.json")             # mAP at IoU 0.1 ... 0.9, P/R/F1
     catalog = det.detect("mosaic.fits", tile=512, output="sources.ecsv", regions="sources.reg")
+    det.detect(["a.fits", "b.fits", "c.fits"], output="survey.ecsv", devices=2)  # 2 processes
     det.save("finder.astrofm"); astrofm.load("finder.astrofm")
 
 Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
 :mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
 (the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
-:mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.catalog` (tables, regions,
+:mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.survey` (many mosaics over
+many processes), :mod:`~astrofm.detect.catalog` (tables, regions,
 COCO, catalogue-to-box conversion), :mod:`~astrofm.detect.catalog_coco` (training sets from
 a catalogue), :mod:`~astrofm.detect.metrics`,
 :mod:`~astrofm.detect.plots`, :mod:`~astrofm.detect.simulate` (generated radio fields)

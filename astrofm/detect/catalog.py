@@ -34,7 +34,8 @@ from astropy.table import Table
 from astrofm.errors import BoxError, ConfigError, DatasetError
 
 __all__ = ["ellipse_boxes", "catalog_to_boxes", "make_catalog", "write_catalog",
-           "check_catalog_path", "write_regions", "write_coco", "CATALOG_FORMATS", "FWHM_SCALE"]
+           "check_catalog_path", "write_regions", "region_shapes", "write_shapes", "write_coco",
+           "CATALOG_FORMATS", "FWHM_SCALE"]
 
 #: Default :math:`k`: boxes enclose the ellipse with the FWHM as semi-axes.
 FWHM_SCALE = 2.0
@@ -218,21 +219,21 @@ def _table_wcs(table):
     return WCS(header) if header else None
 
 
-def write_regions(table, path, *, sky: bool | None = None):
-    """Write detections as a DS9 region file of boxes (``regions`` package).
+def region_shapes(table, *, sky: bool | None = None) -> list:
+    """The boxes of a catalogue as ``regions`` shapes, labelled with class and score.
 
     Parameters
     ----------
     table : astropy.table.Table
         A catalogue from :func:`make_catalog`.
-    path : str or path
-        The ``.reg`` file, written atomically.
     sky : bool, optional
         Sky (fk5/icrs) regions when the table has a WCS; default: whenever it has one.
-    """
-    from regions import PixCoord, RectanglePixelRegion, Regions
 
-    from astrofm.features.store import atomic_path
+    Returns
+    -------
+    list of regions.Region
+    """
+    from regions import PixCoord, RectanglePixelRegion
 
     wcs = _table_wcs(table)
     if sky and wcs is None:
@@ -245,9 +246,33 @@ def write_regions(table, path, *, sky: bool | None = None):
         region = RectanglePixelRegion(PixCoord(x[i] - 0.5, y[i] - 0.5), w[i], h[i])
         region.meta["text"] = f"{row['class_name']} {row['score']:.2f}"
         shapes.append(region.to_sky(wcs) if sky else region)
+    return shapes
+
+
+def write_shapes(shapes, path) -> Path:
+    """Write ``regions`` shapes to a DS9 region file, atomically."""
+    from regions import Regions
+
+    from astrofm.features.store import atomic_path
+
     with atomic_path(path) as tmp:
-        Regions(shapes).write(str(tmp), format="ds9", overwrite=True)
+        Regions(list(shapes)).write(str(tmp), format="ds9", overwrite=True)
     return Path(path)
+
+
+def write_regions(table, path, *, sky: bool | None = None):
+    """Write detections as a DS9 region file of boxes (``regions`` package).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        A catalogue from :func:`make_catalog`.
+    path : str or path
+        The ``.reg`` file, written atomically.
+    sky : bool, optional
+        Sky (fk5/icrs) regions when the table has a WCS; default: whenever it has one.
+    """
+    return write_shapes(region_shapes(table, sky=sky), path)
 
 
 def write_coco(path, images, *, classes):
@@ -316,6 +341,22 @@ def check_catalog_path(path, option: str = "output") -> Path:
     return check_writable(path, option)
 
 
+def _coco_entries(table) -> list:
+    """One COCO image entry per image of a catalogue (several for a merged one)."""
+    images = table.meta.get("images") or [table.meta]
+    entries = []
+    for image in images:
+        rows = table if "image" not in table.colnames else table[
+            np.asarray(table["image"]) == image.get("source", "")]
+        shape = image.get("shape", (0, 0))
+        entries.append({"file_name": image.get("source", ""), "height": shape[0],
+                        "width": shape[1], "labels": np.asarray(rows["label"]),
+                        "scores": np.asarray(rows["score"]),
+                        "boxes": np.stack([np.asarray(rows[c], dtype=float) for c in
+                                           ("x0", "y0", "x1", "y1")], axis=-1)})
+    return entries
+
+
 def write_catalog(table, path):
     """Write a catalogue by suffix: ``.ecsv``, ``.fits``, ``.reg`` (DS9) or ``.json`` (COCO).
 
@@ -333,13 +374,8 @@ def write_catalog(table, path):
     if fmt == "ds9":
         return write_regions(table, path)
     if fmt == "coco":
-        shape = table.meta.get("shape", (0, 0))
-        entry = {"file_name": table.meta.get("source", ""), "height": shape[0],
-                 "width": shape[1], "labels": np.asarray(table["label"]),
-                 "scores": np.asarray(table["score"]),
-                 "boxes": np.stack([np.asarray(table[c], dtype=float) for c in
-                                    ("x0", "y0", "x1", "y1")], axis=-1)}
-        return write_coco(path, [entry], classes=table.meta.get("classes", ["source"]))
+        return write_coco(path, _coco_entries(table),
+                          classes=table.meta.get("classes", ["source"]))
     out = table.copy(copy_data=False)
     if fmt == "fits":
         # FITS headers hold scalars only: keep the WCS cards and the simple entries.

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from astrofm.backbones.weights import RANDOM
 from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, box_prior, check_anchors, check_number
@@ -167,8 +166,9 @@ class Detector:
     def fit(self, train, val=None, *, epochs: int = 10, batch_size: int = 4, lr: float = 1e-4,
             weight_decay: float = 1e-4, layer_decay=None, warmup: float = 0.1,
             val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0, device="auto",
-            devices="auto", precision=None, checkpoint_dir=None, resume: bool = False,
-            progress: bool = True, max_steps: int = -1, val_every: int = 1):
+            devices="auto", num_nodes: int = 1, strategy="auto", precision=None,
+            checkpoint_dir=None, resume: bool = False, progress: bool = True,
+            max_steps: int = -1, val_every: int = 1):
         """Train on a COCO data set; the epoch with the best validation mAP@0.5 is kept.
 
         Parameters
@@ -185,10 +185,18 @@ class Detector:
             Seeds the split, the shuffling and the new layers' initialisation.
         num_workers : int
             DataLoader worker processes.
-        device, devices, precision : optional
-            Lightning's accelerator, devices and precision (default: mixed on GPUs).
+        device, devices, num_nodes, strategy : optional
+            Lightning's ``accelerator``, ``devices``, ``num_nodes`` and ``strategy``:
+            ``devices=2, strategy="ddp"`` trains in two processes (under ``torchrun``,
+            SLURM or Lightning's own launcher), each on its share of every batch, so
+            the effective batch is ``batch_size`` times the number of processes.
+            Validation mAP@0.5 is computed over the whole validation set, every
+            process ends with the same weights, and only global rank 0 writes.
+        precision : str, optional
+            Lightning's precision (default: mixed on GPUs).
         checkpoint_dir : str or path, optional
-            Where checkpoints go (default: a temporary folder, removed afterwards).
+            Where checkpoints go (default: a temporary folder, removed afterwards);
+            with several nodes give a folder on a file system they share.
         resume : bool
             Continue from ``checkpoint_dir/last.ckpt`` when it exists.
         progress : bool
@@ -215,7 +223,9 @@ class Detector:
         positive_int(batch_size, "batch_size")
         positive_float(lr, "lr")
         non_negative_float(weight_decay, "weight_decay")
-        check_loop(device=device, precision=precision, num_workers=num_workers)
+        placement = {"device": device, **check_loop(
+            device=device, precision=precision, num_workers=num_workers, devices=devices,
+            num_nodes=num_nodes, strategy=strategy)}
         train = detection_set(train, "train")
         boxes, labels = zip(*(boxes_of(train, i) for i in range(len(train))), strict=True)
         if self.network is None and self._own_classes:
@@ -241,7 +251,7 @@ class Detector:
         self.history = fit_network(
             self.network, train, val, epochs=epochs, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, layer_decay=layer_decay, warmup=warmup, seed=seed,
-            num_workers=num_workers, device=device, devices=devices, precision=precision,
+            num_workers=num_workers, placement=placement, precision=precision,
             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
             max_steps=max_steps, val_every=val_every)
         self.network.cpu().eval()
@@ -250,42 +260,24 @@ class Detector:
     # --------------------------------------------------------------- inference
     def _predict(self, images):
         """Detections of AstroImages, in the pixels of the images as loaded."""
-        from astrofm.data import image_to_tensor
+        from astrofm.detect.survey import predict_images
 
-        device = next(self.network.parameters()).device
-        processed = self.preprocessing(list(images))
-        with torch.inference_mode():
-            outputs = self.network([image_to_tensor(p).to(device) for p in processed])
-        results = []
-        for image, out in zip(processed, outputs, strict=True):
-            boxes = out["boxes"].float().cpu().numpy()
-            boxes = image.to_original(boxes) if len(boxes) else boxes.reshape(0, 4)
-            scores = out["scores"].float().cpu().numpy()
-            results.append((boxes, scores, out["labels"].cpu().numpy()))
-        return results
+        return predict_images(self, images)
 
-    def _run(self, source, *, tile, overlap, batch_size, hdu, plane, min_valid, progress):
-        from astrofm.detect.tiling import MosaicReader, auto_tile, check_tile, detect_tiled
+    def _run(self, source, **options):
+        """Detections of one image in its pixels, its reader and the tiling information."""
+        from astrofm.detect.survey import run_tiled
 
-        overlap = self.default_overlap if overlap is None else int(overlap)
-        self.network.eval()
-        reader = MosaicReader(source, hdu=hdu, plane=plane)
-        if tile == "auto":
-            tile = auto_tile(reader.shape, self.prior.scale, overlap, self.min_tile)
-        if tile is None:
-            tile, overlap = max(reader.shape), 0
-        else:
-            check_tile(int(tile), overlap, self.min_tile)
-        found = detect_tiled(reader, self._predict, tile=int(tile), overlap=overlap,
-                             batch_size=batch_size, nms_iou=self.network_options["nms_iou"],
-                             min_valid=min_valid, progress=progress)
-        info = {"tile": int(tile), "overlap": overlap, **found[3]}
-        return found[:3], reader, info
+        return run_tiled(self, source, **options)
 
     def detect(self, inputs, *, tile="auto", overlap=None, score_threshold: float = 0.5,
                batch_size: int = 2, hdu=None, plane=None, min_valid: float = 0.02,
-               progress: bool = True, output=None, regions=None):
-        """Find sources in images of any size; a catalogue per image.
+               progress: bool = True, output=None, regions=None, device="auto", devices=1,
+               num_nodes: int = 1, strategy="auto"):
+        """Find sources in images of any size; a catalogue per image, one merged file.
+
+        The images are shared out over the processes of the job (see
+        :mod:`astrofm.detect.survey`): one image, or one process, is a job of one.
 
         Parameters
         ----------
@@ -308,37 +300,42 @@ class Detector:
         progress : bool
             Show a progress bar over the tiles.
         output : str or path, optional
-            Write the catalogue (``.ecsv``, ``.fits``, ``.json`` for COCO); one input only.
+            Write the catalogue (``.ecsv``, ``.fits``, ``.json`` for COCO); with
+            several images, one catalogue of all (see
+            :func:`~astrofm.detect.survey.merge_catalogs`). Parts per image are kept
+            beside it until the end, so a rerun after a failure skips the images done.
         regions : str or path, optional
-            Write a DS9 region file of the boxes; one input only.
+            Write a DS9 region file of the boxes (on the sky for several images, which
+            then each need a WCS).
+        device, devices, num_nodes, strategy : optional
+            Lightning's ``accelerator``, ``devices`` (one by default), ``num_nodes`` and
+            ``strategy``; with several processes give ``output``, on a file system
+            they all see. Global rank 0 alone writes ``output`` and ``regions``.
 
         Returns
         -------
         astropy.table.Table or list of Table
             See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling.
+            Every process returns the catalogues of all the images.
         """
-        from astrofm.detect.catalog import make_catalog, write_catalog, write_regions
-        from astrofm.detect.tiling import check_detect_options
+        from astrofm.detect.survey import detect_mosaics
+        from astrofm.detect.tiling import check_detect_options, check_tile
+        from astrofm.runtime import check_loop
 
         self._require_network("detect")
         many = isinstance(inputs, list | tuple)
-        if many and (output is not None or regions is not None):
-            raise ConfigError("output= and regions= take one image; loop over the inputs to "
-                              "write one catalogue each.")
         tile = check_detect_options(tile, batch_size, output, regions)
-        tables = []
-        for source in inputs if many else [inputs]:
-            (boxes, scores, labels), reader, info = self._run(
-                source, tile=tile, overlap=overlap, batch_size=batch_size, hdu=hdu, plane=plane,
-                min_valid=min_valid, progress=progress)
-            keep = scores >= score_threshold
-            info.update(shape=list(reader.shape), score_threshold=float(score_threshold))
-            tables.append(make_catalog(boxes[keep], scores[keep], labels[keep], self.classes,
-                                       wcs=reader.wcs, source=reader.name, meta=info))
-        if output is not None:
-            write_catalog(tables[0], output)
-        if regions is not None:
-            write_regions(tables[0], regions)
+        placement = {"device": device, **check_loop(device=device, devices=devices,
+                                                    num_nodes=num_nodes, strategy=strategy)}
+        if isinstance(tile, int):
+            check_tile(tile, self.default_overlap if overlap is None else int(overlap),
+                       self.min_tile)
+        options = {"tile": tile, "overlap": overlap, "score_threshold": float(score_threshold),
+                   "batch_size": batch_size, "hdu": hdu,
+                   "plane": None if plane is None else tuple(plane),
+                   "min_valid": float(min_valid), "progress": progress}
+        tables = detect_mosaics(self, list(inputs) if many else [inputs], options,
+                                output=output, regions=regions, placement=placement)
         return tables if many else tables[0]
 
     def evaluate(self, test, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,

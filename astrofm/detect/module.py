@@ -9,7 +9,6 @@ CPU, a GPU with mixed precision, or several GPUs with DDP.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 import warnings
@@ -17,12 +16,14 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from astrofm.detect.model import head_modules
+from astrofm.errors import DatasetError
 from astrofm.tuning import param_groups
 
-__all__ = ["DetectionModule", "collate", "make_trainer", "fit_network", "default_precision",
-           "MONITOR"]
+__all__ = ["DetectionModule", "DetectionData", "AtomicCheckpointIO", "collate", "fit_network",
+           "default_precision", "MONITOR"]
 
 #: The validation metric that selects the checkpoint.
 MONITOR = "val_map_50"
@@ -68,9 +69,13 @@ class DetectionModule(pl.LightningModule):
         self.layer_decay, self.warmup = layer_decay, float(warmup)
         # Every detection of an image counts, not COCO's first 100.
         most = int(network.roi_heads.detections_per_img)
+        # torchmetrics' own sync gathers per image, so it needs as many validation images
+        # in every process; the images are gathered here instead (_gather_validation).
         self.val_map = MeanAveragePrecision(iou_thresholds=[0.5], backend="pycocotools",
-                                            max_detection_thresholds=[1, 10, most])
+                                            max_detection_thresholds=[1, 10, most],
+                                            sync_on_compute=False)
         self.val_map.warn_on_many_detections = False
+        self._val_outputs = []
         # Lightning keeps the modes modules arrive in; the network is built in eval mode.
         self.train()
 
@@ -107,10 +112,24 @@ class DetectionModule(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         images, targets = batch
         detections = self.network(list(images))
-        self.val_map.update(detections, [{"boxes": t["boxes"], "labels": t["labels"]}
-                                         for t in targets])
+        for found, target in zip(detections, targets, strict=True):
+            self._val_outputs.append(({k: v.cpu() for k, v in found.items()},
+                                      {k: target[k].cpu() for k in ("boxes", "labels")}))
+
+    def _gather_validation(self) -> list:
+        """The validation outputs of every process, so each scores the whole set."""
+        import torch.distributed as dist
+
+        outputs, self._val_outputs = self._val_outputs, []
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return outputs
+        everyone = [None] * dist.get_world_size()
+        dist.all_gather_object(everyone, outputs)
+        return [pair for part in everyone for pair in part]
 
     def on_validation_epoch_end(self):
+        outputs = self._gather_validation()
+        self.val_map.update([p for p, _ in outputs], [t for _, t in outputs])
         value = self.val_map.compute()["map_50"]
         # No true box in the validation images gives -1; that must not win selection.
         self.log(MONITOR, torch.clamp(value, min=0.0), prog_bar=True, sync_dist=True)
@@ -127,40 +146,70 @@ class DetectionModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-def make_trainer(*, epochs: int, checkpoint_dir, device="auto", devices="auto", precision=None,
-                 progress=True, max_steps=-1, val_every=1, callbacks=()):
-    """A Lightning Trainer that keeps the best validation checkpoint.
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but a checkpoint file appears whole or not at all.
 
-    Returns
-    -------
-    trainer : lightning.pytorch.Trainer
-    checkpoint : lightning.pytorch.callbacks.ModelCheckpoint
-        Its ``best_model_path`` is the selected epoch; ``last.ckpt`` lets a run resume.
+    A job killed while writing leaves the previous ``last.ckpt`` intact for ``resume``.
     """
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    # Lightning announces hardware and advertises services at info level on every run.
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    checkpoint = ModelCheckpoint(dirpath=str(checkpoint_dir), filename="best-{epoch}",
-                                 monitor=MONITOR, mode="max", save_top_k=1, save_last=True)
-    trainer = pl.Trainer(
-        max_epochs=epochs, max_steps=max_steps, accelerator=device, devices=devices,
-        precision=precision or default_precision(device), logger=False,
-        callbacks=[checkpoint, *callbacks], enable_progress_bar=progress,
-        enable_model_summary=False, check_val_every_n_epoch=val_every,
-        num_sanity_val_steps=0, log_every_n_steps=1)
-    return trainer, checkpoint
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        from astrofm.features.store import atomic_path
+
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class DetectionData(pl.LightningDataModule):
+    """The training and validation loaders, made once the processes of a job exist.
+
+    Lightning gives each process its share of the shuffled training images. The
+    validation images are shared out without the padding of a ``DistributedSampler``
+    (which repeats images to even out the shares), so mAP@0.5, computed by every
+    process on the outputs of all, is that of the validation set, each image once.
+    """
+
+    def __init__(self, train, val, *, batch_size: int, num_workers: int, seed: int):
+        super().__init__()
+        self.sets = {"train": train, "val": val}
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+
+    def _loader(self, name, **options):
+        from torch.utils.data import DataLoader
+
+        return DataLoader(self.sets[name], batch_size=self.batch_size, collate_fn=collate,
+                          num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, **options)
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True,
+                            generator=torch.Generator().manual_seed(self.seed))
+
+    def val_dataloader(self):
+        from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+        size, rank = self.trainer.world_size, self.trainer.global_rank
+        if size == 1:
+            return self._loader("val")
+        if len(self.sets["val"]) < size:
+            # A process without validation images would leave the others waiting for it.
+            raise DatasetError(f"val: {len(self.sets['val'])} images for {size} processes; "
+                               "give at least one validation image per process (a larger "
+                               "val set or val_fraction).")
+        return self._loader("val", sampler=UnrepeatedDistributedSampler(
+            self.sets["val"], num_replicas=size, rank=rank, shuffle=False))
 
 
 def fit_network(network, train, val, *, epochs: int, batch_size: int, lr: float,
                 weight_decay: float, layer_decay, warmup: float, seed: int, num_workers: int,
-                device, devices, precision, checkpoint_dir, resume: bool, progress: bool,
+                placement: dict, precision, checkpoint_dir, resume: bool, progress: bool,
                 max_steps: int, val_every: int) -> dict:
     """Train ``network`` on Lightning and load the weights of the best validation epoch.
 
     ``train`` and ``val`` are data sets of ``(tensor, target)`` pairs already in the
-    network's input frame; the arguments are those of :meth:`Detector.fit`.
+    network's input frame; ``placement`` holds ``device``, ``devices``, ``num_nodes``
+    and ``strategy``; the other arguments are those of :meth:`Detector.fit`. With
+    several processes every one ends with the same weights and history: those of
+    the checkpoint that global rank 0 selected, which alone writes checkpoints.
 
     Returns
     -------
@@ -169,18 +218,21 @@ def fit_network(network, train, val, *, epochs: int, batch_size: int, lr: float,
         which case the last weights stay), ``train_seconds``, ``train_images``,
         ``val_images``.
     """
-    from torch.utils.data import DataLoader
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    loaders = [DataLoader(d, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
-                          num_workers=num_workers, persistent_workers=num_workers > 0,
-                          generator=torch.Generator().manual_seed(seed))
-               for d, shuffle in ((train, True), (val, False))]
+    from astrofm.trainer import is_global_zero, make_trainer
+
     module = DetectionModule(network, lr, weight_decay, layer_decay, warmup)
+    data = DetectionData(train, val, batch_size=batch_size, num_workers=num_workers, seed=seed)
     with tempfile.TemporaryDirectory(prefix="astrofm-detect-") as scratch:
         folder = Path(checkpoint_dir) if checkpoint_dir is not None else Path(scratch)
-        trainer, checkpoint = make_trainer(
-            epochs=epochs, checkpoint_dir=folder, device=device, devices=devices,
-            precision=precision, progress=progress, max_steps=max_steps, val_every=val_every)
+        checkpoint = ModelCheckpoint(dirpath=str(folder), filename="best-{epoch}",
+                                     monitor=MONITOR, mode="max", save_top_k=1, save_last=True)
+        trainer = make_trainer(
+            **placement, precision=precision or default_precision(placement["device"]),
+            progress=progress, callbacks=[checkpoint], plugins=[AtomicCheckpointIO()],
+            max_epochs=epochs, max_steps=max_steps, check_val_every_n_epoch=val_every,
+            num_sanity_val_steps=0, log_every_n_steps=1)
         last = folder / "last.ckpt"
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -189,15 +241,21 @@ def fit_network(network, train, val, *, epochs: int, batch_size: int, lr: float,
             warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
             # max_steps may end training before any validation: the last weights stay.
             warnings.filterwarnings("ignore", ".*could not find the monitored key.*")
-            trainer.fit(module, *loaders,
+            trainer.fit(module, datamodule=data,
                         ckpt_path=str(last) if resume and last.exists() else None)
         seconds = time.perf_counter() - start
-        if checkpoint.best_model_path:
+        # Rank 0 reads the checkpoint it wrote (the folder of a temporary one is its own)
+        # and sends the weights to every process.
+        state = None
+        if checkpoint.best_model_path and is_global_zero(trainer):
             state = torch.load(checkpoint.best_model_path, map_location="cpu",
                                weights_only=True)["state_dict"]
-            module.load_state_dict(state)
+        state = trainer.strategy.broadcast(state, src=0)
+    if state is not None:
+        module.load_state_dict(state)
     score = checkpoint.best_model_score
-    return {"epochs": int(trainer.current_epoch), "steps": int(trainer.global_step),
-            "best_val_map_50": None if score is None else float(score),
-            "train_seconds": round(seconds, 1), "train_images": len(train),
-            "val_images": len(val)}
+    history = {"epochs": int(trainer.current_epoch), "steps": int(trainer.global_step),
+               "best_val_map_50": None if score is None else float(score),
+               "train_seconds": round(seconds, 1), "train_images": len(train),
+               "val_images": len(val)}
+    return trainer.strategy.broadcast(history, src=0)

@@ -28,7 +28,7 @@ def _is_backbone_key(key: str) -> bool:
 
 def save_detector(det, path) -> Path:
     """Write ``det`` to ``path``; see :meth:`astrofm.detect.Detector.save`."""
-    from astrofm.saving import save_model, weights_digest
+    from astrofm.saving import SUFFIX, save_model, weights_digest
 
     det._require_network("save")
     if det.name is None:
@@ -51,7 +51,19 @@ def save_detector(det, path) -> Path:
               "min_patches": det.min_patches, "prior": det.prior.to_dict(),
               "preprocessing": det.preprocessing.to_dict(),
               "network": det.network_options, "history": det.history}
-    return save_model(path, "detector", config, state)
+    import torch.distributed as dist
+
+    # In a multi-process job (after fit with devices=2, say) every process holds the same
+    # detector and calls save: rank 0 writes, and the others wait until the file is there.
+    shared = dist.is_available() and dist.is_initialized()
+    if shared and Path(path).suffix != SUFFIX:
+        # Checked on every process: rank 0 failing alone would leave the others waiting.
+        raise ConfigError(f"save: {Path(path).name!r} must end in {SUFFIX!r}.")
+    if not shared or dist.get_rank() == 0:
+        save_model(path, "detector", config, state)
+    if shared:
+        dist.barrier()
+    return Path(path)
 
 
 def load_detector(cls, config: dict, tensors: dict):

@@ -86,8 +86,12 @@ def test_unfitted_and_misconfigured_detectors(tmp_path):
         Detector(3)
     with pytest.raises(ConfigError, match="train: give a COCO JSON file"):
         det.fit([np.ones((8, 8))])
-    with pytest.raises(ConfigError, match="one image"):
-        tiny_detector().detect([np.ones((64, 64))] * 2, output=tmp_path / "c.ecsv")
+    for placement, named in (({"devices": 0}, "devices=0"), ({"strategy": "dp2"}, "strategy="),
+                             ({"num_nodes": 0}, "num_nodes"), ({"device": "abacus"}, "abacus")):
+        with pytest.raises(ConfigError, match=named):
+            tiny_detector().detect([np.ones((64, 64))] * 2, output=tmp_path / "c.ecsv",
+                                   **placement)
+        assert not (tmp_path / "c.ecsv").exists()
     with pytest.raises(BoxError, match="zero area"):
         write_coco(tmp_path / "x.json", [{"file_name": "a", "width": 4, "height": 4,
                                           "boxes": [[0.0, 0, 0, 1]]}], classes=["s"])
