@@ -193,7 +193,8 @@ def _loader(items, options, shuffle: bool, seed: int = 0):
                       pin_memory=torch.cuda.is_available())
 
 
-def train(module: ClassifierModule, train_items, val_items, options, warmup: int = 0) -> dict:
+def train(module: ClassifierModule, train_items, val_items, options, warmup: int = 0,
+          unlabeled_items=None) -> dict:
     """Fit ``module`` and restore its best epoch on the validation split.
 
     Parameters
@@ -206,6 +207,9 @@ def train(module: ClassifierModule, train_items, val_items, options, warmup: int
         The classifier's options (epochs, batch size, device, patience, seed ...).
     warmup : int
         Head-only epochs before the backbone trains (:class:`~astrofm.tuning.BackboneWarmup`).
+    unlabeled_items : Dataset, optional
+        Unlabelled images for a :class:`~astrofm.classify.semi.SemiModule`, batched
+        with the labelled ones by :func:`~astrofm.classify.semi.combined_loader`.
 
     Returns
     -------
@@ -231,8 +235,12 @@ def train(module: ClassifierModule, train_items, val_items, options, warmup: int
         # batch norm and dropout would never see training mode.
         module.train()
         start = time.perf_counter()
-        trainer.fit(module, _loader(train_items, options, True, options.seed),
-                    _loader(val_items, options, False))
+        loader = _loader(train_items, options, True, options.seed)
+        if unlabeled_items is not None:
+            from astrofm.classify.semi import combined_loader
+
+            loader = combined_loader(loader, unlabeled_items, options)
+        trainer.fit(module, loader, _loader(val_items, options, False))
         seconds = time.perf_counter() - start
         if not checkpoint.best_model_path:
             raise TrainingError("training stopped before the first validation; give "
