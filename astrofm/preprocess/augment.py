@@ -48,7 +48,7 @@ def image_rms(image: AstroImage) -> float:
     The median absolute deviation ignores the source, which covers few pixels, so
     this is the noise of the background.
     """
-    valid = image.data[image.valid] if image.mask.any() else image.data.ravel()
+    valid = image.data[~image.mask] if image.mask.any() else image.data.ravel()
     return float(mad_std(valid.astype(np.float64))) if valid.size else 0.0
 
 
