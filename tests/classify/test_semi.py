@@ -129,3 +129,36 @@ def test_options_are_checked_before_any_compute(toy):
     with pytest.raises(ConfigError, match="needs the classifier option semi"):
         Classifier("resnet18", weights=None, size=32).fit(toy(24, seed=0),
                                                           unlabeled=toy(4, seed=1))
+
+
+def test_cli_semi_options(tmp_path, toy, capsys):
+    from astrofm.cli import main
+
+    def npz(name, n, seed):
+        data = toy(n, seed=seed)
+        path = tmp_path / name
+        np.savez(path, images=data.images, labels=data.labels,
+                 label_names=np.array(data.classes))
+        return str(path)
+
+    train, pool, test = npz("train.npz", 24, 0), npz("pool.npz", 20, 5), npz("test.npz", 8, 9)
+    common = ["train", train, "-m", "resnet18", "--weights", "random", "--size", "32", "-q"]
+    model = tmp_path / "m.astrofm"
+    assert main([*common, "-o", str(model), "--semi", "pseudo-label", "--threshold", "0.6",
+                 "--unlabeled", pool, "--test", test]) == 0
+    assert "macro F1" in capsys.readouterr().out
+    import astrofm
+
+    assert astrofm.load(model).history["pseudo_labelled"][0] == 0
+    overlap = npz("overlap.npz", 8, 5)  # the pool's first 8 images
+    for extra, message in (
+            (["--semi", "pseudo-label", "--unlabeled", pool, "--test", overlap],
+             "also in the unlabelled set"),
+            (["--semi", "fixmatch"], "--unlabeled and --semi go together"),
+            (["--unlabeled", str(tmp_path / "none.fits"), "--semi", "pseudo-label"],
+             "no such file"),
+            (["--semi", "pseudo-label", "--unlabeled", pool, "--threshold", "2"], "threshold")):
+        assert main([*common, "-o", str(tmp_path / "x.astrofm"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.astrofm").exists()
