@@ -119,8 +119,9 @@ class StrongAugment:
     blur_p : float
         Probability of the blur.
     limits : float
-        Clip and stretch limits move by up to this fraction (SigmaClip's sigma, a
-        manual interval's limits as a fraction of their span, zscale's contrast).
+        How far clip and stretch limits move: SigmaClip's sigma by up to this fraction,
+        a manual interval's limits by this fraction of their span, a percentile
+        interval's tail and zscale's contrast by a factor up to :math:`2^{\\pm 10 l}`.
     stretch : float
         The stretch parameter ``a`` (asinh, log, sinh) is scaled by up to
         :math:`2^{\\pm s}`.
