@@ -162,3 +162,6 @@ def test_cli_semi_options(tmp_path, toy, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.astrofm").exists()
+    assert main(["train", str(tmp_path / "boxes.json"), "--task", "detect", "-o",
+                 str(tmp_path / "d.astrofm"), "--semi", "fixmatch"]) == 2
+    assert "--semi is an option of a classifier" in capsys.readouterr().err
