@@ -26,6 +26,12 @@ To make one seed run in a few minutes on two shared CPU cores, the defaults cut
 ``examples/mirabest.py``'s recipe: 12 epochs instead of 40, and an unlabelled batch 3
 times the labelled one (``--unlabeled-ratio 3``) instead of FixMatch's 7; an epoch of
 the FixMatch row still sees the whole pool once (Lightning's ``max_size_cycle``).
+
+Measured for seed 0 only (``--threads 1``, defaults otherwise, 2 CPU cores shared with
+other jobs at a load of about 10; random weights): test macro F1 0.473 with 10 % of the
+labels (109 s), 0.693 with FixMatch on the pool added (518 s; the pseudo-labelled share
+of unlabelled images grew from 0 to 0.14 over the last epochs) and 0.806 with every
+label (138 s). One seed says little: run ``--seeds 0 1 2`` for the spread.
 """
 
 from __future__ import annotations
