@@ -124,6 +124,13 @@ class Classifier:
         Where Lightning writes the best checkpoint (a temporary folder otherwise).
     progress : bool
         Show progress bars.
+    semi : {"fixmatch", "pseudo-label"}, optional
+        Semi-supervised training on ``fit(..., unlabeled=...)``, see
+        :mod:`astrofm.classify.semi` (``pseudo-label`` only with a frozen backbone,
+        whose head then self-trains on features).
+    threshold, unlabeled_ratio, lambda_u : float, int, float
+        ``semi``: confidence of a pseudo-label (0.95), unlabelled images per labelled
+        image in a step (7; end to end only) and weight of the unlabelled loss (1).
 
     Attributes
     ----------
@@ -301,7 +308,7 @@ class Classifier:
         return table
 
     # -------------------------------------------------------------------- fit
-    def fit(self, train, val=None) -> Classifier:
+    def fit(self, train, val=None, unlabeled=None) -> Classifier:
         """Train on ``train``; select and stop on ``val`` (or a split of ``train``).
 
         Parameters
@@ -311,6 +318,11 @@ class Classifier:
         val : same kinds, optional
             The validation split. By default a stratified ``val_fraction`` of each
             class of ``train`` (:func:`astrofm.data.train_val_split`, seeded).
+        unlabeled : ImageDataset, Subset, path or list, optional
+            Unlabelled images for semi-supervised training (needs the ``semi``
+            option; see :mod:`astrofm.classify.semi`). Their content digests are kept
+            in ``history["unlabeled_digests"]``, and :meth:`evaluate` refuses a test
+            set that shares an image with them.
 
         Returns
         -------
@@ -320,8 +332,10 @@ class Classifier:
         Raises
         ------
         SplitError
-            When ``train`` or ``val`` is marked as the test split, is empty, or
-            ``train`` holds a single class.
+            When ``train``, ``val`` or ``unlabeled`` is marked as the test split, is
+            empty, or ``train`` holds a single class.
+        ConfigError
+            When ``semi`` is set without ``unlabeled``, or the reverse.
         DatasetError
             When labels are missing or do not match the images.
         """
@@ -333,7 +347,9 @@ class Classifier:
                                  "never train a model or select one. Pass the training split "
                                  "(and, optionally, a validation split taken from it).")
         from astrofm.classify.fitting import as_features, fit_end_to_end, fit_on_features
+        from astrofm.classify.semi import fit_semi, prepare_unlabeled
 
+        unlabeled, digests = prepare_unlabeled(self.options.semi, unlabeled)
         frozen = self.tuning == "frozen"
         items = labelled(train, "train")
         if frozen:
@@ -354,8 +370,12 @@ class Classifier:
         y = codes_for(items.names, classes, "train")
         yv = codes_for(val_items.names, classes, "val")
         self.classes = list(classes)
-        fit = fit_on_features if frozen else fit_end_to_end
-        self.net, self.history = fit(self, items, y, val_items, yv)
+        if unlabeled is None:
+            fit = fit_on_features if frozen else fit_end_to_end
+            self.net, self.history = fit(self, items, y, val_items, yv)
+        else:
+            self.net, self.history = fit_semi(self, items, y, val_items, yv, unlabeled)
+            self.history["unlabeled_digests"] = digests
         self.net.eval()
         return self
 
@@ -443,6 +463,10 @@ class Classifier:
         self._check_fitted()
         items = labelled(test, "test")
         y = codes_for(items.names, self.classes, "test")
+        if "unlabeled_digests" in self.history and not is_feature_table(items.data):
+            from astrofm.classify.semi import check_no_overlap
+
+            check_no_overlap(self.history["unlabeled_digests"], items.data)
         if mark:
             mark_test(items.data)
         predicted = self.predict(items.data)

@@ -37,12 +37,18 @@ from astrofm.runtime import (
 )
 from astrofm.tuning import TUNINGS
 
-__all__ = ["Options", "SOLVERS", "WEIGHT_DECAY_GRID"]
+__all__ = ["Options", "SOLVERS", "SEMI", "WEIGHT_DECAY_GRID"]
 
 SOLVERS = ("fast", "paper", "adamw")
 
+#: Semi-supervised methods, see :mod:`astrofm.classify.semi`.
+SEMI = ("fixmatch", "pseudo-label")
+
 #: L2 strengths the fast solver tries when ``weight_decay="auto"``.
 WEIGHT_DECAY_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+#: Options that only semi-supervised training (``semi=``) reads.
+_SEMI_OPTIONS = ("threshold", "unlabeled_ratio", "lambda_u")
 
 _TUNING_OPTIONS = {
     "blocks": ("partial",),
@@ -95,6 +101,10 @@ class Options:
     features_cache: str | None = None
     checkpoint_dir: str | None = None
     progress: bool = False
+    semi: str | None = None
+    threshold: float = 0.95
+    unlabeled_ratio: int = 7
+    lambda_u: float = 1.0
 
     @classmethod
     def create(cls, head: str, tuning: str, given: dict) -> Options:
@@ -132,6 +142,15 @@ class Options:
             if key in given and tuning not in tunings:
                 raise ConfigError(f"{key}= applies to tuning={' or '.join(map(repr, tunings))}, "
                                   f"not tuning={tuning!r}.")
+        for key in _SEMI_OPTIONS:
+            if key in given and given.get("semi") is None:
+                raise ConfigError(f"{key}= is an option of semi-supervised training; give "
+                                  "semi='fixmatch' or 'pseudo-label' (and fit(..., "
+                                  f"unlabeled=...)), or leave {key}= out.")
+            if key in given and key != "threshold" and tuning == "frozen":
+                raise ConfigError(f"{key}= weighs unlabelled batches of end-to-end training; "
+                                  "a frozen head self-trains on all unlabelled features. Leave "
+                                  f"{key}= out or use tuning='lora', 'partial' or 'full'.")
         head_options = {k: given[k] for k in given if k in head_keys}
         options = cls(head_options=head_options,
                       **{k: v for k, v in given.items() if k not in head_keys})
@@ -150,7 +169,8 @@ class Options:
         Numbers come first and the placement last: checking it imports Lightning. A
         count of devices given as text (``"2"``, from a command line) becomes an int.
         """
-        for key in ("batch_size", "max_iter", "lora_rank", "epochs", "blocks", "patience"):
+        for key in ("batch_size", "max_iter", "lora_rank", "epochs", "blocks", "patience",
+                    "unlabeled_ratio"):
             if getattr(self, key) is not None:
                 positive_int(getattr(self, key), key)
         for key in ("warmup_epochs", "num_workers", "seed"):
@@ -161,11 +181,17 @@ class Options:
         for key in ("lr", "lora_alpha"):
             if getattr(self, key) is not None:
                 positive_float(getattr(self, key), key)
+        non_negative_float(self.lambda_u, "lambda_u")
+        if self.semi is not None and self.semi not in SEMI:
+            raise UnknownNameError(f"unknown semi={self.semi!r}; choose one of "
+                                   f"{', '.join(SEMI)}, or leave semi= out for supervised "
+                                   "training.")
         if self.weight_decay is not None and self.weight_decay != "auto":
             non_negative_float(self.weight_decay, "weight_decay")
         for key, ok, allowed in (("val_fraction", lambda v: 0 < v < 1, "in (0, 1)"),
                                  ("lora_dropout", lambda v: v < 1, "in [0, 1)"),
-                                 ("layer_decay", lambda v: 0 < v <= 1, "in (0, 1]")):
+                                 ("layer_decay", lambda v: 0 < v <= 1, "in (0, 1]"),
+                                 ("threshold", lambda v: 0 < v < 1, "in (0, 1)")):
             value = getattr(self, key)
             if value is not None and not ok(non_negative_float(value, key)):
                 raise ConfigError(f"{key}={value!r}: give a number {allowed}.")
@@ -189,6 +215,11 @@ class Options:
             raise ConfigError("augment=True needs a backbone that trains: a frozen backbone's "
                               "features are computed once and cached. Use tuning='lora', "
                               "'partial' or 'full', or leave augment off.")
+        if frozen and self.semi == "fixmatch":
+            raise ConfigError("semi='fixmatch' compares augmented views of images, and a frozen "
+                              "backbone's features are cached; use semi='pseudo-label' "
+                              "(self-training of the head) or tuning='lora', 'partial' or "
+                              "'full'.")
         epochs = self.epochs if self.epochs is not None else (100 if frozen else 30)
         if self.lr is not None:
             lr = self.lr

@@ -72,12 +72,13 @@ def fit_on_features(clf, items: Labelled, y, val_items: Labelled, yv):
     return ClassifierNet(clf.backbone, head, clf.pooling, scaler), history
 
 
-def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
+def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv, unlabeled=None):
     """Train ``clf``'s tuned backbone and head together on images.
 
     Preprocessed images are kept in memory between epochs when ``memoize`` says so
     (by default when they fit in :data:`MEMOIZE_BYTES`); augmentation comes after,
-    on each batch.
+    on each batch. With an ``unlabeled`` data set, ``clf.options.semi`` says how it
+    trains too (:mod:`astrofm.classify.semi`).
 
     Returns
     -------
@@ -97,8 +98,16 @@ def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
         torch.manual_seed(o.seed)
         head = build_head(clf.head_name, clf.feature_dim, k, **o.head_options)
     net = ClassifierNet(clf.backbone, head, clf.pooling)
-    module = ClassifierModule(
-        net, k, weight=class_weights(y, k) if o.class_weights else None,
+    semi = {}
+    if unlabeled is not None:
+        from astrofm.classify.semi import SemiModule, Views
+        from astrofm.preprocess.augment import StrongAugment
+
+        strong = StrongAugment(clf.preprocessing) if o.semi == "fixmatch" else None
+        unlabeled = with_transform(unlabeled, Views(clf.preprocessing, strong))
+        semi = {"semi": o.semi, "threshold": o.threshold, "lambda_u": o.lambda_u}
+    module = (ClassifierModule if unlabeled is None else SemiModule)(
+        net, k, **semi, weight=class_weights(y, k) if o.class_weights else None,
         augment=SkyAugment() if o.augment else None,
         optimizer="sgd" if o.solver == "paper" else "adamw", lr=o.lr,
         weight_decay=float(o.weight_decay), layer_decay=o.layer_decay, epochs=o.epochs)
@@ -109,5 +118,5 @@ def fit_end_to_end(clf, items: Labelled, y, val_items: Labelled, yv):
         first = train_data[0][0]
         memoize = first.numel() * first.element_size() * (len(y) + len(yv)) <= MEMOIZE_BYTES
     history = train(module, CodedItems(train_data, y, memoize), CodedItems(val_data, yv, memoize),
-                    o, warmup=o.warmup_epochs)
+                    o, warmup=o.warmup_epochs, unlabeled_items=unlabeled)
     return net, history

@@ -223,12 +223,18 @@ class _Splits(pl.LightningDataModule):
     so each image counts once in the reduced macro F1.
     """
 
-    def __init__(self, train_items, val_items, options):
+    def __init__(self, train_items, val_items, options, unlabeled_items=None):
         super().__init__()
         self.train_items, self.val_items, self.options = train_items, val_items, options
+        self.unlabeled_items = unlabeled_items
 
     def train_dataloader(self):
-        return _loader(self.train_items, self.options, True, self.options.seed)
+        loader = _loader(self.train_items, self.options, True, self.options.seed)
+        if self.unlabeled_items is None:
+            return loader
+        from astrofm.classify.semi import combined_loader
+
+        return combined_loader(loader, self.unlabeled_items, self.options)
 
     def val_dataloader(self):
         from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -239,7 +245,8 @@ class _Splits(pl.LightningDataModule):
         return _loader(self.val_items, self.options, False, sampler=sampler)
 
 
-def train(module: ClassifierModule, train_items, val_items, options, warmup: int = 0) -> dict:
+def train(module: ClassifierModule, train_items, val_items, options, warmup: int = 0,
+          unlabeled_items=None) -> dict:
     """Fit ``module`` and restore its best epoch on the validation split.
 
     Parameters
@@ -252,6 +259,9 @@ def train(module: ClassifierModule, train_items, val_items, options, warmup: int
         The classifier's options (epochs, batch size, device, patience, seed ...).
     warmup : int
         Head-only epochs before the backbone trains (:class:`~astrofm.tuning.BackboneWarmup`).
+    unlabeled_items : Dataset, optional
+        Unlabelled images for a :class:`~astrofm.classify.semi.SemiModule`, batched
+        with the labelled ones by :func:`~astrofm.classify.semi.combined_loader`.
 
     Returns
     -------
@@ -283,7 +293,8 @@ def train(module: ClassifierModule, train_items, val_items, options, warmup: int
         # batch norm and dropout would never see training mode.
         module.train()
         start = time.perf_counter()
-        trainer.fit(module, datamodule=_Splits(train_items, val_items, options))
+        trainer.fit(module, datamodule=_Splits(train_items, val_items, options,
+                                               unlabeled_items))
         seconds = time.perf_counter() - start
         if not checkpoint.best_model_path:
             raise TrainingError("training stopped before the first validation; give "

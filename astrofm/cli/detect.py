@@ -17,6 +17,7 @@ __all__ = ["add_parsers", "train_detector", "evaluate_detector", "refuse", "CLAS
 
 # Options of `astrofm train` and `evaluate` that only one kind of model takes.
 CLASSIFIER_ONLY = ("size", "pooling", "solver", "hidden", "patience", "warmup_epochs",
+                   "unlabeled", "semi", "threshold", "unlabeled_ratio",
                    "features_cache", "no_augment")
 DETECTOR_ONLY = ("catalog", "weight_decay", "max_steps")
 DETECTOR_EVALUATE = ("catalog", "figure", "score", "iou")

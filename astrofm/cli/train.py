@@ -44,7 +44,8 @@ def classifier_options(args) -> dict:
         ``num_workers`` and ``progress`` always present.
     """
     names = ("size", "pooling", "solver", "epochs", "lr", "batch_size", "blocks",
-             "lora_rank", "warmup_epochs", "patience", "seed", "precision", "features_cache")
+             "lora_rank", "warmup_epochs", "patience", "seed", "precision", "features_cache",
+             "semi", "threshold", "unlabeled_ratio")
     options = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
     # Always passed: None (random) must not fall back to the API's default.
     options["weights"] = args.weights
@@ -67,6 +68,39 @@ def _check_test_classes(train, test, path) -> None:
         raise DatasetError(f"--test {path}: classes {unknown[:5]} are not among the training "
                            f"classes {known}, and a classifier can only score classes it was "
                            "trained on; give a test split of the training classes.")
+
+
+def _unlabeled(args, test):
+    """The ``--unlabeled`` images as a data set, refused when they share an image with ``--test``.
+
+    One ``.npz`` file is an array of images (its labels, if any, are ignored); other
+    paths are image files.
+    """
+    from pathlib import Path
+
+    from astrofm.classify.semi import check_no_overlap, unlabeled_dataset
+    from astrofm.data import ArrayDataset
+    from astrofm.errors import ConfigError, InputFileError
+    from astrofm.features.fingerprint import image_digests
+
+    if (args.unlabeled is None) != (args.semi is None):
+        raise ConfigError("--unlabeled and --semi go together: give --semi fixmatch (or "
+                          "pseudo-label) with --unlabeled PATH..., or neither.")
+    if args.unlabeled is None:
+        return None
+    missing = [p for p in args.unlabeled if not Path(p).exists()]
+    if missing:
+        raise InputFileError(f"--unlabeled {missing[0]}: no such file; give existing image "
+                             "files or one .npz file of images.")
+    paths = args.unlabeled
+    if len(paths) == 1 and paths[0].lower().endswith(".npz"):
+        dataset = ArrayDataset(paths[0], labels=None)
+    else:
+        dataset = unlabeled_dataset(list(paths))
+        dataset.hdu = args.hdu
+    if test is not None:
+        check_no_overlap(image_digests(dataset), test, f"--test {args.test}")
+    return dataset
 
 
 def _train(args) -> int:
@@ -92,9 +126,10 @@ def _train(args) -> int:
     train, val, test = data(args.train), data(args.val), data(args.test)
     if test is not None:
         _check_test_classes(train, test, args.test)
+    unlabeled = _unlabeled(args, test)
     clf = Classifier(args.model, head=args.head, tuning=args.tuning,
                      **classifier_options(args))
-    clf.fit(train, val)
+    clf.fit(train, val, unlabeled=unlabeled)
     clf.save(args.output)
     history = clf.history
     score = history.get("best_val_macro_f1", history.get("final_val_macro_f1"))
@@ -185,6 +220,15 @@ def add_parsers(sub) -> None:
     trn.add_argument("--warmup-epochs", type=int, help="head-only epochs of --tuning full")
     trn.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     trn.add_argument("--no-augment", action="store_true", help="no flips, rotations, shifts")
+    trn.add_argument("--unlabeled", nargs="+", metavar="PATH", help="unlabelled images for "
+                     "--semi: image files, or one .npz of images (refused if they share an "
+                     "image with --test)")
+    trn.add_argument("--semi", help="semi-supervised training: fixmatch (lora/partial/full) "
+                     "or pseudo-label (also self-training of a frozen head)")
+    trn.add_argument("--threshold", type=float, help="--semi: confidence of a pseudo-label "
+                     "(default 0.95)")
+    trn.add_argument("--unlabeled-ratio", type=int, help="--semi: unlabelled images per "
+                     "labelled image in a batch (default 7)")
     trn.add_argument("--seed", type=int)
     trn.add_argument("--features-cache", help="folder that keeps frozen features between runs "
                      "(with several processes, on a file system they all reach)")
