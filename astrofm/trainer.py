@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["PLACEMENT", "make_trainer", "is_global_zero", "barrier"]
+__all__ = ["PLACEMENT", "make_trainer", "is_global_zero", "barrier", "global_rank"]
 
 #: Keyword arguments, common to every astrofm loop, that say where a job runs. They are
 #: Lightning's ``accelerator`` (named ``device`` in astrofm), ``devices``, ``num_nodes``
@@ -62,3 +62,15 @@ def is_global_zero(trainer) -> bool:
 def barrier(trainer, name: str) -> None:
     """Wait until every process of ``trainer``'s job reaches this point (no-op alone)."""
     trainer.strategy.barrier(name)
+
+
+def global_rank() -> int:
+    """This process's rank among all processes of a job, 0 when it runs alone.
+
+    Read from the launcher's environment (``torchrun``, SLURM, Lightning's own
+    launcher) as Lightning reads it, so code outside a Trainer, such as a study that
+    writes one results table for many cells, can leave shared files to rank 0.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)

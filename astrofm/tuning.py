@@ -133,7 +133,8 @@ def apply_tuning(backbone, tuning: str = "frozen", *, blocks: int | None = None,
         ``frozen``: nothing trains (embeddings and batch-norm statistics included).
         ``lora``: low-rank adapters from peft on the targets of :func:`lora_targets`,
         everything else frozen. ``partial``: the top ``blocks`` blocks train.
-        ``full``: everything trains.
+        ``full``: everything trains, except modules no feature runs through
+        (:meth:`Backbone.unused_modules <astrofm.backbones.Backbone.unused_modules>`).
     blocks : int, optional
         Number of top blocks to unfreeze with ``partial``.
     lora_rank, lora_alpha, lora_dropout : optional
@@ -150,6 +151,8 @@ def apply_tuning(backbone, tuning: str = "frozen", *, blocks: int | None = None,
     targets = ()
     if tuning == "full":
         set_trainable(backbone, True)
+        for module in backbone.unused_modules():
+            set_trainable(module, False)
     else:
         set_trainable(backbone, False)
         freeze_batchnorm(backbone)

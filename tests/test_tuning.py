@@ -98,3 +98,13 @@ def test_bad_tuning_arguments():
         apply_tuning(tiny_vit(), "lora", lora_targets_pattern="nothing")
     with pytest.raises(ConfigError, match="layer_decay"):
         param_groups(bb, torch.nn.Linear(2, 2), 1.0, layer_decay=2)
+
+
+def test_full_tuning_trains_every_parameter_a_feature_uses():
+    # DDP refuses a trainable parameter without a gradient; torchvision's ResNet keeps its
+    # ImageNet classifier fc (512 x 1000 + 1000 parameters) that features never run.
+    bb = backbones.load("resnet18", weights=None)
+    report = apply_tuning(bb, "full")
+    assert report.total - report.trainable == 512 * 1000 + 1000
+    bb.features(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert [n for n, p in bb.named_parameters() if p.requires_grad and p.grad is None] == []

@@ -97,6 +97,20 @@ class Backbone(nn.Module, ABC):
             partial fine-tuning with the same meaning for every backbone.
         """
 
+    def unused_modules(self) -> list[nn.Module]:
+        """Modules of the wrapped model that no feature ever runs through.
+
+        An adapter keeps such a module (an ImageNet classifier) when dropping it would
+        stop the library's checkpoints from loading. Full tuning leaves them frozen:
+        they would never get a gradient, which DDP takes for a bug.
+
+        Returns
+        -------
+        list of torch.nn.Module
+            Empty unless the adapter says otherwise.
+        """
+        return []
+
     # ------------------------------------------------------------- public
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ConfigError unless ``x`` is an (N, C, H, W) batch this backbone takes."""

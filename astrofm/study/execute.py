@@ -47,6 +47,7 @@ class _FrozenGroup:
     def __init__(self, run, cell):
         from astrofm.classify import Classifier
         from astrofm.features.embed import write_table
+        from astrofm.trainer import global_rank
 
         c = run.study.classify
         pooling = None if cell.pooling == "default" else cell.pooling
@@ -60,7 +61,8 @@ class _FrozenGroup:
             if split in run.splits:
                 table = self.base.embed(run.splits[split])
                 self.tables[split] = table
-                write_table(table, run.out / "features" / _features_name(cell, split))
+                if global_rank() == 0:
+                    write_table(table, run.out / "features" / _features_name(cell, split))
 
 
 def _fraction_rows(train_labels, cell):

@@ -90,10 +90,13 @@ class ResultsTable:
         return {str(r["key"]) for r in self.rows}
 
     def append(self, row: dict) -> None:
-        """Add one finished cell's row and rewrite the file atomically."""
+        """Add one finished cell's row and rewrite the file atomically (rank 0 of a job writes)."""
         from astrofm.features.store import atomic_path
+        from astrofm.trainer import global_rank
 
         self.rows.append({name: row.get(name, default) for name, default in COLUMNS.items()})
+        if global_rank() != 0:
+            return
         table = Table(rows=[[r[c] for c in COLUMNS] for r in self.rows], names=list(COLUMNS))
         table.meta.update(self.meta)
         with atomic_path(self.path) as tmp:

@@ -21,6 +21,7 @@ from pathlib import Path
 from astrofm.errors import SplitError
 from astrofm.study.grid import Cell, expand, variant_preprocessing
 from astrofm.study.results import ResultsTable
+from astrofm.trainer import global_rank
 
 __all__ = ["run_study", "StudyRun"]
 
@@ -254,6 +255,10 @@ def run_study(study, out, *, dry_run: bool = False, report: bool = True) -> Path
     stamp = _now()
     _write_json(run.out / "study.json", run.study_json(stamp))
     execute(run)
+    # Under torchrun or srun every process runs every cell (each cell's training is
+    # spread over them); the run folder's files are written by rank 0 alone.
+    if global_rank() != 0:
+        return run.out
     draw_panels(run)
     _write_json(run.out / "study.json",
                 run.study_json(stamp, _now(), round(time.perf_counter() - started, 1)))
@@ -265,6 +270,8 @@ def run_study(study, out, *, dry_run: bool = False, report: bool = True) -> Path
 
 
 def _write_json(path, data) -> None:
+    if global_rank() != 0:
+        return
     from astrofm.features.store import atomic_path
 
     with atomic_path(path) as tmp:

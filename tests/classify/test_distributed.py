@@ -166,3 +166,23 @@ def test_the_saved_models_are_written_once_and_load(run):
         loaded = astrofm.load(out / "models" / f"{name}.astrofm")
         np.testing.assert_allclose(loaded.predict(val)["probability"],
                                    arrays[f"{name}_probability"], atol=1e-5)
+
+
+def test_the_cluster_docs_train_command_runs_on_two_processes(run, tmp_path):
+    """docs/cluster.rst's ``astrofm train`` recipe, with its counts made small."""
+    out, _ = run
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins' / 'astrofm-zoobot'}",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "--no-python", "astrofm", "train", str(out / "train.npz"), "--val",
+         str(out / "val.npz"), "-o", "model.astrofm", "-m", "resnet18", "--weights", "random",
+         "--size", "32", "--tuning", "full", "--epochs", "2", "--accelerator", "cpu",
+         "--devices", "2", "--strategy", "ddp", "-q"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.astrofm"]
+    model = astrofm.load(tmp_path / "model.astrofm")
+    assert len(model.history["val_macro_f1"]) == 2
+    assert len(model.predict(ArrayDataset(out / "val.npz"))) == 5

@@ -173,6 +173,16 @@ def test_the_run_placement_reaches_every_embedding_and_classifier(npz, tmp_path,
                for p in placements)
 
 
+def test_only_rank_zero_writes_the_run_folder(npz, tmp_path, monkeypatch):
+    # Under torchrun every process runs the cells; a process of rank 1 computes the
+    # same results but must leave the shared folder to rank 0.
+    rank_one = lambda: 1  # noqa: E731
+    monkeypatch.setattr("astrofm.trainer.global_rank", rank_one)
+    monkeypatch.setattr("astrofm.study.runner.global_rank", rank_one)
+    out = run_study(_study(npz, fractions=[1.0], seeds=[0]), tmp_path / "run")
+    assert out.is_dir() and list(out.iterdir()) == [out / "cache"]
+
+
 def test_a_cell_equals_the_classifier_run_by_hand(npz, tmp_path):
     from astrofm import backbones
     from astrofm.classify import Classifier, mark_test

@@ -44,6 +44,10 @@ class TorchvisionResNet(Backbone):
             "in_channels": int(m.conv1.in_channels),
         }
 
+    def unused_modules(self) -> list[nn.Module]:
+        """The ImageNet classifier ``fc``: features stop at the global average pool."""
+        return [self.model.fc]
+
     def _stages(self, x: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
         out = {}
         for name, module in self.model.named_children():
