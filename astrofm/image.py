@@ -9,7 +9,49 @@ import numpy as np
 from astrofm.errors import ImageShapeError
 from astrofm.geometry import Geometry
 
-__all__ = ["AstroImage"]
+__all__ = ["AstroImage", "Deferred"]
+
+
+class Deferred:
+    """A value computed on first use, once: ``make(*args)``.
+
+    Deferred arguments are computed first, so a chain of deferred values (a WCS, then
+    the WCS after each crop or resize) costs nothing until its end is asked for.
+    ``make`` must be a module-level function or a bound method, so the value pickles
+    into DataLoader workers.
+    """
+
+    def __init__(self, make, *args):
+        self._make, self._args, self._done, self._value = make, args, False, None
+
+    def value(self):
+        """The value, computed now if it has not been yet."""
+        if not self._done:
+            args = [a.value() if isinstance(a, Deferred) else a for a in self._args]
+            self._value, self._done = self._make(*args), True
+            self._make, self._args = None, ()
+        return self._value
+
+
+class _Lazy:
+    """A dataclass field that may hold a :class:`Deferred`, computed when first read."""
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__[self.slot]
+        if isinstance(value, Deferred):
+            value = obj.__dict__[self.slot] = value.value()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+
+_LAZY = ("wcs", "original_wcs")
 
 
 @dataclass
@@ -24,7 +66,10 @@ class AstroImage:
         Boolean array of the same shape as ``data``; True marks an invalid pixel
         (BLANK, NaN, inf, or outside the footprint of a reprojected band).
     wcs : astropy.wcs.WCS or None
-        Celestial 2-D WCS of the current pixel grid.
+        Celestial 2-D WCS of the current pixel grid. Readers pass a
+        :class:`Deferred` so that the WCS is built from the header only when it is
+        first read (building one costs more than reading a small cutout); steps that
+        crop or resize defer their change of the WCS the same way.
     header : astropy.io.fits.Header or None
         Header of the HDU the data came from.
     unit : astropy.units.UnitBase or None
@@ -47,7 +92,7 @@ class AstroImage:
 
     data: np.ndarray
     mask: np.ndarray | None = None
-    wcs: object = None
+    wcs: object = _Lazy()
     header: object = None
     unit: object = None
     source: str = "<array>"
@@ -55,7 +100,7 @@ class AstroImage:
     display: bool = False
     geometry: Geometry = field(default_factory=Geometry)
     original_shape: tuple[int, int] | None = None
-    original_wcs: object = None
+    original_wcs: object = _Lazy()
     history: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -76,8 +121,8 @@ class AstroImage:
             self.mask = mask
         if self.original_shape is None:
             self.original_shape = tuple(data.shape[-2:])
-        if self.original_wcs is None:
-            self.original_wcs = self.wcs
+        if self._original_wcs is None:
+            self._original_wcs = self._wcs
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -106,7 +151,9 @@ class AstroImage:
 
     def evolve(self, **changes) -> AstroImage:
         """A copy with some fields replaced (the arrays are not copied)."""
-        return replace(self, **changes)
+        # replace() reads every field it is not given; a deferred WCS stays deferred.
+        kept = {name: self.__dict__["_" + name] for name in _LAZY if name not in changes}
+        return replace(self, **kept, **changes)
 
     def with_step(self, step: dict, data, mask=None, geometry: Geometry | None = None):
         """The image after one preprocessing step.
@@ -118,8 +165,10 @@ class AstroImage:
         changes["mask"] = mask if mask is not None else np.broadcast_to(self.mask, np.shape(data))
         if geometry is not None and not geometry.is_identity:
             changes["geometry"] = self.geometry.then(geometry)
-            changes["wcs"] = geometry.transform_wcs(self.wcs, out_shape=np.shape(data)[-2:])
-        return replace(self, **changes)
+            if self._wcs is not None:
+                changes["wcs"] = Deferred(geometry.transform_wcs, self._wcs,
+                                          tuple(np.shape(data)[-2:]))
+        return self.evolve(**changes)
 
     def to_original(self, boxes):
         """Map boxes ``(N, 4)`` on this image to the pixels of the image as loaded."""

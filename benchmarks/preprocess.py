@@ -12,6 +12,11 @@ double-lobed sources) to a temporary folder, then times, over ``--repeats`` runs
   ``--workers`` worker processes, end to end (worker start-up and FITS reading
   included).
 
+A last row gives the CPU-time ratio of ``astrofm, 1 process`` to ``loop``: the two are
+run alternately, ``--repeats`` times each, and the medians of their
+``time.process_time`` per cutout are compared, so that other work on the machine
+weighs on both alike. The goal is a ratio of at most 1.0.
+
 Each is run with the reader ``astrofm.io.load`` (when importable) and with a bare
 ``astropy.io.fits`` reader building the AstroImage directly, so the cost of each part
 shows. Medians over the repeats are printed, with the load average, since other work
@@ -215,6 +220,29 @@ def timed(label, func, repeats, n_expected):
     return rate, cpu
 
 
+def cpu_ratio(paths, repeats, batch_size):
+    """Median process CPU-ms per cutout of the loop and of astrofm in one process.
+
+    The two alternate, so that a change of load on the machine lands on both.
+    """
+    from astrofm.io import load
+
+    loop_ms, astrofm_ms = [], []
+    for _ in range(repeats):
+        for func, out in ((lambda: run_baseline(paths, batch_size), loop_ms),
+                          (lambda: run_in_process(paths, load, batch_size), astrofm_ms)):
+            c0 = time.process_time()
+            n = func()
+            out.append(1e3 * (time.process_time() - c0) / n)
+    loop, ours = statistics.median(loop_ms), statistics.median(astrofm_ms)
+    ratio = ours / loop
+    print(f"{'CPU-time ratio astrofm / loop, 1 process':<44s} {ratio:5.2f}  (astrofm "
+          f"{ours:.2f}, loop {loop:.2f} CPU-ms/cutout, medians of {repeats} alternated "
+          f"runs; goal <= 1.0 {'met' if ratio <= 1.0 else 'NOT met'}; load avg "
+          f"{os.getloadavg()[0]:.1f})", flush=True)
+    return ratio
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="number of cutouts")
@@ -253,6 +281,8 @@ def main(argv=None):
             print(f"{'':<44s} ratio to the loop: {rate / base:.2f}x; target 300/s "
                   f"{'met' if rate >= 300 else 'NOT met'}; on {args.workers} idle cores "
                   f"the CPU time allows ~{1e3 * args.workers / cpu:.0f}/s")
+        if "astrofm" in readers:
+            cpu_ratio(paths, args.repeats, args.batch_size)
 
 
 if __name__ == "__main__":

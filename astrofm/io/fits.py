@@ -24,7 +24,7 @@ from astrofm.errors import (
 )
 from astrofm.image import AstroImage
 from astrofm.io.arrays import make_image, plane_index
-from astrofm.io.headers import celestial_wcs, header_warnings, parse_unit, read_wcs
+from astrofm.io.headers import header_warnings, image_wcs, parse_unit
 
 __all__ = ["read_fits", "is_image_hdu"]
 
@@ -92,7 +92,7 @@ def read_fits(source, *, hdu=None, plane=None) -> AstroImage:
                     "downloaded completely."
                 ) from None
             with hdul:
-                return _read_hdulist(hdul, hdu, plane, name, log)
+                return _read_hdulist(hdul, hdu, plane, name, log, owned=True)
     if isinstance(source, fits.HDUList):
         name = source.filename() or "<HDUList>"
         with header_warnings(name) as log:
@@ -128,7 +128,7 @@ def _describe(hdul) -> str:
     return ", ".join(parts)
 
 
-def _read_hdulist(hdul, hdu, plane, name, log) -> AstroImage:
+def _read_hdulist(hdul, hdu, plane, name, log, owned=False) -> AstroImage:
     try:
         index = _choose_hdu(hdul, hdu, name)
     except (ConfigError, NoImageDataError):
@@ -138,7 +138,7 @@ def _read_hdulist(hdul, hdu, plane, name, log) -> AstroImage:
             f"{name}: the FITS structure cannot be read ({exc}); the file may be corrupt "
             "or truncated."
         ) from None
-    return _read_hdu(hdul[index], index, plane, name, log, fobj=hdul)
+    return _read_hdu(hdul[index], index, plane, name, log, fobj=hdul, owned=owned)
 
 
 def _choose_hdu(hdul, hdu, name) -> int:
@@ -167,7 +167,7 @@ def _choose_hdu(hdul, hdu, name) -> int:
     return index
 
 
-def _read_hdu(hdu, index, plane, name, log, *, fobj) -> AstroImage:
+def _read_hdu(hdu, index, plane, name, log, *, fobj, owned=False) -> AstroImage:
     if not is_image_hdu(hdu):
         raise NoImageDataError(
             f"{name}: the {type(hdu).__name__} holds no image data (NAXIS = "
@@ -197,8 +197,10 @@ def _read_hdu(hdu, index, plane, name, log, *, fobj) -> AstroImage:
         data_bytes = info["datSpan"] if isinstance(hdu, fits.CompImageHDU) else hdu.size
         if log.file_length < info["datLoc"] + data_bytes:
             raise _truncated(name, log.file_length)
-    header = hdu.header.copy()
-    wcs = celestial_wcs(read_wcs(header, fobj=fobj, source=name), source=name)
+    # A file opened here is closed after the read, so nobody else holds its header;
+    # an HDU or HDUList the caller passed keeps its own.
+    header = hdu.header if owned else hdu.header.copy()
+    wcs = image_wcs(header, fobj=fobj, source=name)
     return make_image(
         data,
         source=name,

@@ -15,7 +15,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from astrofm.errors import HeaderWarning
 
-__all__ = ["parse_unit", "celestial_wcs", "read_wcs", "header_warnings", "warn_user"]
+__all__ = ["parse_unit", "celestial_wcs", "read_wcs", "image_wcs", "header_warnings",
+           "warn_user"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,6 +179,48 @@ def read_wcs(header, *, fobj=None, source: str = "<header>"):
             HeaderWarning,
         )
         return None
+
+
+# Keywords of WCS parts that astropy reads from other HDUs of the file (distortion
+# lookup tables, -TAB coordinate arrays): such a WCS must be built while the file is open.
+_NEEDS_FILE = re.compile(r"^(CPDIS|CQDIS|D2IM)")
+
+
+def image_wcs(header, *, fobj=None, source: str = "<header>"):
+    """The celestial WCS of an image plane, deferred until it is first read.
+
+    Building an astropy WCS costs more than reading a small cutout, and a pipeline
+    that never looks at the sky should not pay for it; the image holds a
+    :class:`~astrofm.image.Deferred` that builds it from ``header`` (with
+    :func:`read_wcs` and :func:`celestial_wcs`, warnings included) on first access.
+    A WCS that needs other HDUs of the file is built at once.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The HDU's header; it is kept, so it should not be changed afterwards.
+    fobj : astropy.io.fits.HDUList, optional
+        The open file, for WCS parts stored in other HDUs.
+    source : str
+        File name used in warnings.
+
+    Returns
+    -------
+    astrofm.image.Deferred, astropy.wcs.WCS or None
+    """
+    if fobj is not None and any(
+        _NEEDS_FILE.match(key) or (key.startswith("CTYPE") and str(header[key]).endswith("-TAB"))
+        for key in header
+    ):
+        return _celestial_from_header(header, source, fobj)
+    from astrofm.image import Deferred
+
+    return Deferred(_celestial_from_header, header, source)
+
+
+def _celestial_from_header(header, source, fobj=None):
+    with header_warnings(source):
+        return celestial_wcs(read_wcs(header, fobj=fobj, source=source), source=source)
 
 
 class WarningLog:

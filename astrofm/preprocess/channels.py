@@ -28,8 +28,8 @@ class ToChannels(Step):
     r"""Give the image the channels a backbone expects.
 
     * ``"replicate"``: a 2-D or one-channel image becomes :math:`n` identical channels,
-      :math:`y_c = x` for :math:`c = 1 \dots n`; an image that already has :math:`n`
-      channels is left as it is.
+      :math:`y_c = x` for :math:`c = 1 \dots n` (a read-only view of the one plane);
+      an image that already has :math:`n` channels is left as it is.
     * ``"stretches"``: a 2-D or one-channel image becomes one channel per stretch,
       :math:`y_c = S_c(I_c(x))`, each a :class:`~astrofm.preprocess.Stretch` (default:
       :func:`default_channel_stretches`), so faint emission and bright peaks both
@@ -98,9 +98,10 @@ class ToChannels(Step):
             if image.data.ndim == 3 and image.data.shape[0] == self.n:
                 return self._record(image, image.data, image.mask)
             plane, mask = self._single_plane(image)
-            data = np.repeat(plane[np.newaxis], self.n, axis=0)
-            # Every channel shares the one mask: a read-only broadcast view, as
-            # AstroImage.with_step gives any step that keeps the mask.
+            # The channels are one plane seen n times: a read-only broadcast view, not
+            # n copies; the next step (Normalize) writes a new array anyway. The mask
+            # is shared the same way, as AstroImage.with_step shares any kept mask.
+            data = np.broadcast_to(plane, (self.n, *plane.shape))
             return self._record(image, data, np.broadcast_to(mask, data.shape))
         if self.mode == "stretches":
             plane, mask = self._single_plane(image)

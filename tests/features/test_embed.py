@@ -80,8 +80,9 @@ def test_killed_run_resumes_to_the_same_table(tiny_vit, fits_files, tmp_path):
     done = ShardStore(cache, _fingerprint_of(cache)).done()
     assert sorted(done.tolist()) == [0, 1, 2]
     items = _Counting(fits_files)
+    # In this process (no worker), so that the loads are counted here.
     resumed = embed(items, model=tiny_vit, size=28, batch_size=1, cache=cache, output=out,
-                    progress=False)
+                    progress=False, num_workers=0)
     assert sorted(items.loaded) == [0, 3, 4]  # 0 once more, only to learn the image shape
     fresh = embed(fits_files, model=tiny_vit, size=28, batch_size=2, progress=False)
     # batch sizes differ, so kernels may sum in another order

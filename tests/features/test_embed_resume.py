@@ -44,7 +44,7 @@ _KILLED_RUN = textwrap.dedent("""
 
     files, cache = sys.argv[1:-1], sys.argv[-1]
     embed(KilledAt(files), model="resnet18", weights=None, size=32, batch_size=1,
-          cache=cache, progress=False)
+          cache=cache, progress=False, num_workers=0)   # the kill hits the job itself
 """)
 
 
@@ -61,7 +61,7 @@ def test_a_run_killed_in_another_process_resumes_with_the_same_network(fits_file
     # refusal) keeps the first three rows from coming from another network.
     resumed_items = _counting(fits_files)
     resumed = embed(resumed_items, model="resnet18", weights=None, size=32, batch_size=2,
-                    cache=cache, progress=False)
+                    cache=cache, progress=False, num_workers=0)  # loads counted here
     assert sorted(resumed_items.loaded) == [0, 3, 4]      # 0: read once for its shape
     fresh = embed(fits_files, model="resnet18", weights=None, size=32, batch_size=5,
                   progress=False)
@@ -130,7 +130,8 @@ def test_a_failed_run_keeps_only_a_cache_worth_resuming(fits_files, tmp_path):
               output=out, progress=False)
     assert len(list(parts.glob("shard-*.npz"))) == 2    # kept: a rerun resumes from these
     items = _counting(fits_files)
-    embed(items, model="resnet18", weights=None, size=32, output=out, progress=False)
+    embed(items, model="resnet18", weights=None, size=32, output=out, progress=False,
+          num_workers=0)  # loads counted in this process
     assert sorted(items.loaded) == [0, 2, 3, 4] and not parts.exists() and out.exists()
 
 
@@ -142,6 +143,12 @@ def test_a_failed_run_without_output_leaves_no_temporary_folder(fits_files, tmp_
     with pytest.raises(RuntimeError, match="job stopped"):
         embed(_Failing(fits_files, 2), model="resnet18", weights=None, size=32, batch_size=1,
               progress=False)
-    assert os.listdir(scratch) == []
+    assert _left_in(scratch) == []
     embed(fits_files[:2], model="resnet18", weights=None, size=32, progress=False)
-    assert os.listdir(scratch) == []
+    assert _left_in(scratch) == []
+
+
+def _left_in(scratch):
+    # multiprocessing (the DataLoader workers) keeps one pymp-* folder per process and
+    # removes it at exit; it is not astrofm's.
+    return [name for name in os.listdir(scratch) if not name.startswith("pymp-")]

@@ -18,11 +18,13 @@ def test_every_mirabest_fits_loads_with_a_header_warning(shared_data):
     paths = sorted((shared_data / "mirabest" / "FITS_subset").glob("*.fits"))
     assert paths, "the MiraBest FITS subset is empty"
     for path in paths:
+        image = astrofm.load(path)
+        # The bad cards are verified when the WCS is built, on its first access.
         with pytest.warns(HeaderWarning, match=path.name.replace("+", r"\+")):
-            image = astrofm.load(path)
+            wcs = image.wcs
         assert image.shape == (300, 300), path.name
         assert image.unit == u.Jy / u.beam, path.name
-        assert image.wcs.has_celestial and image.wcs.naxis == 2, path.name
+        assert wcs.has_celestial and wcs.naxis == 2, path.name
         assert image.valid.size > 0
 
 
@@ -64,13 +66,14 @@ def test_pip_wheel_images(shared_data, name, expected):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HeaderWarning)  # the DSS header has a bad SKEW card
         image = astrofm.load(shared_data / "pip_wheel_real_images" / name)
+        wcs = image.wcs
     assert image.shape == shape and image.hdu == hdu
     assert image.display is (hdu is None)
     assert image.valid.size > 0
     if name.endswith(".jpg"):
-        assert image.wcs is None
+        assert wcs is None
     elif "ned_M1" not in name:  # the POSS plate has no WCS keywords
-        assert image.wcs is not None and image.wcs.has_celestial
+        assert wcs is not None and wcs.has_celestial
 
 
 def test_tile_compressed_equals_plain(shared_data):

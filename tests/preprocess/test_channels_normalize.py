@@ -72,3 +72,13 @@ def test_normalize_bad_input():
         Normalize((0.1, 0.2, 0.3), (1, 1, 1))(AstroImage(np.zeros((4, 4))))
     with pytest.raises(ConfigError, match="finite"):
         Normalize(np.nan, 1)
+
+
+def test_replicate_is_a_view_of_the_one_plane():
+    plane = np.arange(12, dtype=np.float32).reshape(3, 4)
+    out = ToChannels("replicate", n=3)(AstroImage(plane))
+    assert out.shape == (3, 3, 4)
+    for channel in out.data:
+        np.testing.assert_array_equal(channel, plane)
+    assert np.shares_memory(out.data, plane)  # no copies of the plane
+    assert not out.data.flags.writeable
