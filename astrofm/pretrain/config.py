@@ -41,10 +41,12 @@ def check_mae(spec, model=None) -> None:
     model : torch.nn.Module, optional
         The built library model, checked to be timm's ``VisionTransformer``.
     """
-    from timm.models.vision_transformer import VisionTransformer
-
     timm_vit = spec.library == "timm" and bool(spec.patch_size) and spec.num_prefix_tokens == 1
-    if not timm_vit or (model is not None and not isinstance(model, VisionTransformer)):
+    if timm_vit and model is not None:
+        from timm.models.vision_transformer import VisionTransformer
+
+        timm_vit = isinstance(model, VisionTransformer)
+    if not timm_vit:
         raise ConfigError(
             f"method='mae' needs a timm ViT with one class token and no registers (the mae "
             f"family: mae-base, mae-large, mae-huge, or vit-base); {spec.name!r} is a "

@@ -32,7 +32,8 @@ class PretrainModule(pl.LightningModule):
 
     def __init__(self, method, lr: float, weight_decay: float):
         super().__init__()
-        self.method = method
+        # Backbones are built in eval mode; Lightning keeps each submodule's mode.
+        self.method = method.train()
         self.lr = lr
         self.weight_decay = weight_decay
 
