@@ -37,6 +37,7 @@ def _check(method, tuning, epochs, batch_size, lr, output, checkpoint_dir, resum
 
 def pretrain(unlabeled, model: str, method: str = "dino", *, output, tuning: str = "full",
              epochs: int = 100, weights="pretrained", size: int | None = None,
+             preprocessing=None,
              batch_size: int = 64, lr: float = 1e-4, weight_decay: float = 0.04,
              checkpoint_dir=None, resume: bool = False, backbone_options: dict | None = None,
              lora_rank: int = 8, lora_alpha: float = 16, num_workers: int = 0,
@@ -71,6 +72,9 @@ def pretrain(unlabeled, model: str, method: str = "dino", *, output, tuning: str
         Starting weights, as for :func:`astrofm.backbones.load`.
     size : int, optional
         Side of the global views; the backbone's default input size when omitted.
+    preprocessing : Step, optional
+        What turns an image into the tensor the views are cut from, instead of
+        ``default_preprocessing(model, size=size)``; its output side should be ``size``.
     batch_size, lr, weight_decay
         Images per step and AdamW's settings.
     checkpoint_dir : str or path, optional
@@ -135,8 +139,8 @@ def pretrain(unlabeled, model: str, method: str = "dino", *, output, tuning: str
     else:
         views = view_transform("mae", side)
         objective = methods.MAE(backbone, side, **options)
-    images = ViewDataset(with_transform(dataset, default_preprocessing(backbone.spec, size=side)),
-                         views)
+    transform = preprocessing or default_preprocessing(backbone.spec, size=side)
+    images = ViewDataset(with_transform(dataset, transform), views)
     loader = DataLoader(images, batch_size=min(batch_size, len(images)), shuffle=True,
                         drop_last=True, num_workers=num_workers,
                         persistent_workers=num_workers > 0)
