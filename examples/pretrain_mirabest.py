@@ -30,11 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Subset
 
 import astrofm
 from astrofm.classify import Classifier, mark_test
-from astrofm.data import ArrayDataset, label_fraction
+from astrofm.data import ArrayDataset, label_fraction, subset
 from astrofm.features import default_preprocessing
 from astrofm.preprocess import CropToBox, Pipeline
 
@@ -68,7 +67,7 @@ def scores(model, weights, size, test, train, fraction, **options):
     """Test macro F1 of one classifier per seed, each on its own labelled subset."""
     out = []
     for seed in SEEDS:
-        labelled = Subset(train, label_fraction(train, fraction, seed=seed))
+        labelled = subset(train, label_fraction(train, fraction, seed=seed))
         clf = Classifier(model, weights=weights, seed=seed, progress=False,
                          preprocessing=preprocessing(model, size), **options)
         clf.fit(labelled)

@@ -14,9 +14,9 @@ log = logging.getLogger("astrofm.pretrain")
 _LAST = "last.ckpt"
 
 
-def _check(method, tuning, epochs, batch_size, lr, output, checkpoint_dir, resume):
+def _check(tuning, epochs, batch_size, lr, weight_decay, output, checkpoint_dir, resume):
     from astrofm.pretrain.config import TUNINGS
-    from astrofm.runtime import check_writable, positive_float, positive_int
+    from astrofm.runtime import check_writable, non_negative_float, positive_float, positive_int
 
     if tuning not in TUNINGS:
         raise ConfigError(f"tuning={tuning!r}: pretraining trains the whole backbone ('full') "
@@ -24,6 +24,7 @@ def _check(method, tuning, epochs, batch_size, lr, output, checkpoint_dir, resum
     positive_int(epochs, "epochs")
     positive_int(batch_size, "batch_size")
     positive_float(lr, "lr")
+    non_negative_float(weight_decay, "weight_decay")
     if Path(output).suffix != ".safetensors":
         raise ConfigError(f"output={output}: pretrain writes a .safetensors weights file; "
                           f"give a name ending in .safetensors.")
@@ -120,7 +121,7 @@ def pretrain(unlabeled, model: str, method: str = "dino", *, output, tuning: str
     from astrofm.tuning import apply_tuning
 
     options = config.method_options(method, options)
-    _check(method, tuning, epochs, batch_size, lr, output, checkpoint_dir, resume)
+    _check(tuning, epochs, batch_size, lr, weight_decay, output, checkpoint_dir, resume)
     placement = check_loop(device=device, precision=precision, num_workers=num_workers,
                            devices=devices, num_nodes=num_nodes, strategy=strategy)
     if method == "mae":

@@ -100,6 +100,7 @@ def test_rerun_resumes_from_the_checkpoint(images, tmp_path):
     ({"method": "simclr"}, "method='simclr'"),
     ({"tuning": "partial"}, "tuning='partial'"),
     ({"epochs": 0}, "epochs"),
+    ({"weight_decay": -1}, "weight_decay"),
     ({"output": "w.pt"}, ".safetensors"),
     ({"resume": True}, "checkpoint_dir"),
     ({"mask_ratio": 0.5}, "mask_ratio"),
