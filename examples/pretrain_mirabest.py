@@ -17,8 +17,23 @@ radio images adds to nothing, not to ImageNet weights. Run::
 To stay near ten minutes on two shared cores the schedules are cut far below DINO's:
 a few pretraining epochs (``--pretrain-epochs``), two local views of 32 px (28 px for
 the ViT) instead of six, a 512-wide head with 1024 prototypes instead of 2048/65536, and
-``--finetune-epochs`` epochs of fine-tuning. Figures measured with these settings are in
-the module's report printout; expect no gain from so little pretraining.
+``--finetune-epochs`` epochs of fine-tuning (no head-only warm-up, for either start).
+
+Measured with the defaults on two shared CPU cores (``--threads 1``; about 11 minutes:
+ResNet-18 pretraining 171 s, ViT 294 s), test macro F1 over seeds 0, 1, 2, mean (min-max):
+
+=========================================  ===================  ===================
+10 % of the labels (70 images)             random init          DINO on MiraBest
+=========================================  ===================  ===================
+ResNet-18, linear probe                    0.592 (0.550-0.625)  0.587 (0.568-0.613)
+ResNet-18, full tuning, 10 epochs          0.515 (0.358-0.613)  0.378 (0.358-0.405)
+dinov2-small at 56 px, linear probe        0.609 (0.555-0.647)  0.579 (0.545-0.600)
+=========================================  ===================  ===================
+
+No gain: three (two for the ViT) epochs of DINO on 704 images do not make useful
+features from random weights, and the fine-tuned pretrained ResNet-18 mostly predicted
+one class (0.358 is the macro F1 of that). This measures the pipeline, not the method;
+DINO needs hundreds of epochs, or a pretrained starting point, which cannot be loaded here.
 """
 
 from __future__ import annotations
@@ -51,7 +66,8 @@ def arguments():
     parser.add_argument("--vit-pretrain-epochs", type=int, default=2)
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--fraction", type=float, default=0.1, help="share of labels used")
-    parser.add_argument("--out", type=Path, help="folder for the weights (default: temporary)")
+    parser.add_argument("--out", type=Path, help="folder for the weights (default: temporary); "
+                        "weights already there are reused, not trained again")
     parser.add_argument("--threads", type=int, help="torch CPU threads (1 on shared cores)")
     return parser.parse_args()
 
@@ -84,6 +100,9 @@ def line(name, f1, seconds):
 def pretrain(model, size, epochs, unlabelled, out, lr):
     """DINO pretraining of ``model`` from random weights; returns the weights file."""
     path = out / f"{model}-mirabest-dino.safetensors"
+    if path.is_file():
+        print(f"reusing {path}")
+        return path
     start = time.perf_counter()
     astrofm.pretrain(unlabelled, model, "dino", output=path, weights=None, size=size,
                      preprocessing=preprocessing(model, size), epochs=epochs, batch_size=64,
@@ -106,7 +125,7 @@ def main():
         weights = pretrain("resnet18", 64, args.pretrain_epochs, unlabelled, out, 1e-3)
         runs = [("linear probe", dict(head="linear", tuning="frozen")),
                 ("full tuning", dict(tuning="full", epochs=args.finetune_epochs, lr=2e-3,
-                                     batch_size=32))]
+                                     batch_size=32, warmup_epochs=0))]
         for name, options in runs:
             for init, w in (("random init", None), ("DINO on MiraBest", weights)):
                 start = time.perf_counter()
