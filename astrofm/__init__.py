@@ -37,6 +37,7 @@ _LAZY = {
     "embed": "astrofm.features",
     "Classifier": "astrofm.classify",
     "Detector": "astrofm.detect",
+    "pretrain": None,
 }
 
 __all__ = ["AstroImage", "Geometry", "errors", "__version__", *_LAZY]

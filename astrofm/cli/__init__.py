@@ -14,14 +14,14 @@ import sys
 import warnings
 
 from astrofm import __version__
-from astrofm.cli import detect, discover, embed, info, study, train
+from astrofm.cli import detect, discover, embed, info, pretrain, study, train
 from astrofm.cli.common import _Parser
 from astrofm.errors import AstrofmError
 
 __all__ = ["main", "build_parser"]
 
 # In the order of `astrofm --help`.
-_GROUPS = (info, embed, train, detect, study, discover)
+_GROUPS = (info, embed, train, detect, study, discover, pretrain)
 
 
 def build_parser() -> argparse.ArgumentParser:
