@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import import_module
 from types import MappingProxyType
 from typing import Any
@@ -174,6 +174,14 @@ class BackboneSpec:
         if self.min_size is None:
             object.__setattr__(self, "min_size", self.patch_size or 32)
         self._validate()
+
+    def __reduce__(self):
+        # The read-only view of ``extra`` cannot be pickled or deep-copied; rebuilding
+        # from the fields lets a Backbone be copied (Classifier tunes a copy of a built
+        # one) and sent to DataLoader workers or spawned processes.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["extra"] = dict(self.extra)
+        return _rebuild_spec, (values,)
 
     def __hash__(self):
         # Equality compares every field; the name alone is a consistent hash for it.
@@ -383,3 +391,8 @@ def vit_spec(
         detector_layers=(FeatureLayer(f"{block_prefix}.{depth - 1}", feature_dim, patch_size),),
         **fields,
     )
+
+
+def _rebuild_spec(values: dict) -> BackboneSpec:
+    """A :class:`BackboneSpec` from its fields (what ``BackboneSpec.__reduce__`` stores)."""
+    return BackboneSpec(**values)

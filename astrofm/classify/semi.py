@@ -129,6 +129,7 @@ class SemiModule(ClassifierModule):
         self.epoch_history["pseudo_label_rate"] = []
 
     def training_step(self, batch, batch_idx):
+        """The labelled loss plus ``lambda_u`` times the masked pseudo-label loss."""
         x, y = batch["labelled"]
         u = batch["unlabelled"][0]
         n, m = len(x), len(u)

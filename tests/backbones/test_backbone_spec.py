@@ -97,3 +97,22 @@ def test_builder_resolution():
     assert cnn(builder=len).resolve_builder() is len
     with pytest.raises(BackboneError, match="toy.module:build"):
         cnn().resolve_builder()
+
+
+def test_a_built_backbone_copies_and_pickles_with_its_spec():
+    # Classifier tunes a deep copy of a backbone given to it built; DataLoader workers
+    # and spawned processes pickle it.
+    import copy
+    import pickle
+
+    import torch
+
+    from astrofm import backbones
+
+    bb = backbones.load("resnet18", weights=None)
+    x = torch.randn(1, 3, 32, 32)
+    for clone in (copy.deepcopy(bb), pickle.loads(pickle.dumps(bb))):
+        assert clone.spec == bb.spec and dict(clone.spec.extra) == dict(bb.spec.extra)
+        with pytest.raises(TypeError):
+            clone.spec.extra["new"] = 1           # still read-only
+        torch.testing.assert_close(clone.features(x), bb.features(x))
