@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -275,8 +276,11 @@ def _predict(trainer, module, dataset, store, *, batch_size, num_workers) -> Non
                         persistent_workers=False, pin_memory=torch.cuda.is_available())
     trainer.callbacks.append(ShardWriter(store))
     # Run even with nothing left: predict is where the processes join up, and the
-    # barriers that follow need them joined.
-    trainer.predict(module, loader, return_predictions=False)
+    # barriers that follow need them joined. Lightning warns of the empty loader of a
+    # finished run, which is expected here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Total length of `DataLoader` across ranks is zero")
+        trainer.predict(module, loader, return_predictions=False)
     barrier(trainer, "astrofm.embed.shards")
 
 
