@@ -166,8 +166,11 @@ def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
         Peak signal-to-noise range, drawn log-uniformly; by default from 2, below the
         catalogue threshold so that faint unlabelled sources exist, to the image's
         brightest island (at least 50).
-    extended_fraction, extended_size
-        As for :func:`~astrofm.detect.simulate_field`; sizes are in beam major axes.
+    extended_fraction : float
+        Share of sources that are resolved.
+    extended_size : (float, float)
+        Range of the intrinsic major FWHM of resolved sources, in beam major axes; the
+        minor axis is 0.3 to 1 times the major.
     label_snr : float
         Catalogue threshold: a source is labelled (gets a box) when its peak
         signal-to-noise ratio, its injected peak amplitude over the local rms (the

@@ -45,7 +45,7 @@ _ACF_BEAMS = 3.0
 class TargetStats:
     """What :func:`measure_target` measures on an image.
 
-    Attributes
+    Parameters
     ----------
     data : numpy.ndarray
         The ``(H, W)`` pixels, float64.
@@ -141,6 +141,7 @@ def measure_target(image, *, beam_fwhm: float | None = None, box_size: int | Non
     Returns
     -------
     TargetStats
+        The maps, beam, noise autocorrelation and island statistics.
     """
     image = _load(image)
     label_snr = _check_label_snr(label_snr)
