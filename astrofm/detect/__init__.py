@@ -18,8 +18,10 @@ Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
 many processes), :mod:`~astrofm.detect.catalog` (tables, regions,
 COCO, catalogue-to-box conversion), :mod:`~astrofm.detect.catalog_coco` (training sets from
 a catalogue), :mod:`~astrofm.detect.metrics`,
-:mod:`~astrofm.detect.plots`, :mod:`~astrofm.detect.simulate` (generated radio fields)
-and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in RGZ classes).
+:mod:`~astrofm.detect.plots`, :mod:`~astrofm.detect.simulate` (generated radio fields),
+:mod:`~astrofm.detect.simulate_like` and :mod:`~astrofm.detect.target` (fields matched
+to a real image) and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in
+RGZ classes).
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
@@ -41,6 +43,8 @@ from astrofm.detect.radio_galaxies import (
     write_radio_galaxies,
 )
 from astrofm.detect.simulate import simulate_field, write_simulated
+from astrofm.detect.simulate_like import simulate_like, write_simulated_like
+from astrofm.detect.target import TargetStats, measure_target
 
 __all__ = [
     "Detector",
@@ -58,6 +62,10 @@ __all__ = [
     "write_regions",
     "simulate_field",
     "write_simulated",
+    "simulate_like",
+    "write_simulated_like",
+    "measure_target",
+    "TargetStats",
     "RGZ_KINDS",
     "rgz_label",
     "simulate_radio_galaxy",

@@ -4,12 +4,18 @@ A field is the sum of elliptical Gaussian sources (photutils'
 ``make_model_image``) and correlated noise: white Gaussian noise convolved with the
 restoring beam and scaled back to the wanted rms, as the noise of a synthesis image is
 correlated on the scale of the beam. Point sources have the beam's shape; extended
-ones are intrinsic Gaussians convolved with it, whose axes add in quadrature,
-:math:`M_\\mathrm{obs} = \\sqrt{M^2 + B^2}`. Peak signal-to-noise ratios are drawn
-log-uniformly, so faint sources are as common per decade as bright ones.
+ones are intrinsic Gaussians convolved with it: their covariances add, so for a
+circular beam the axes add in quadrature, :math:`M_\\mathrm{obs} = \\sqrt{M^2 + B^2}`.
+Peak signal-to-noise ratios are drawn log-uniformly, so faint sources are as common
+per decade as bright ones.
 
-Boxes follow :mod:`astrofm.detect.catalog`'s convention for a Gaussian of known FWHM
-axes, computed from the true parameters, so they are exact.
+Labels follow a catalogue's selection: a source gets a box only when its peak
+signal-to-noise ratio, the injected peak over the local noise rms, is at least
+``label_snr`` (5 by default, PyBDSF's ``thresh_pix``); fainter ones stay in the image,
+unlabelled, as they are in a real field. Boxes follow :mod:`astrofm.detect.catalog`'s
+convention for a Gaussian of known FWHM axes, computed from the true parameters, so
+they are exact. :mod:`astrofm.detect.simulate_like` generates fields matched to a
+real image.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from astrofm.detect.catalog import FWHM_SCALE, _clip, ellipse_boxes, write_coco
 from astrofm.errors import ConfigError
 from astrofm.image import AstroImage
 
-__all__ = ["simulate_field", "write_simulated", "FWHM_PER_SIGMA"]
+__all__ = ["simulate_field", "write_simulated", "FWHM_PER_SIGMA", "LABEL_SNR"]
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+#: Default catalogue threshold on the peak signal-to-noise ratio (PyBDSF's ``thresh_pix``).
+LABEL_SNR = 5.0
 
 
 def _pair(value, name):
@@ -33,6 +41,13 @@ def _pair(value, name):
     if not 0 <= lo <= hi:
         raise ConfigError(f"{name}={value!r}: give a number or a (low, high) pair, low <= high.")
     return float(lo), float(hi)
+
+
+def _check_label_snr(label_snr):
+    if not (isinstance(label_snr, (int, float, np.number)) and label_snr >= 0):
+        raise ConfigError(f"label_snr={label_snr!r}: give the catalogue's peak signal-to-noise "
+                          "threshold, a number >= 0 (5 for PyBDSF's default thresh_pix).")
+    return float(label_snr)
 
 
 def _correlated_noise(shape, beam_fwhm, rms, rng):
@@ -44,9 +59,69 @@ def _correlated_noise(shape, beam_fwhm, rms, rng):
     return noise * (rms / noise.std())
 
 
+def _covariance(major, minor, theta):
+    """``(..., 2, 2)`` matrices of ellipses in FWHM squared (pixels), angle from +x."""
+    c, s = np.cos(theta), np.sin(theta)
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+    return rot @ (np.stack([np.square(major), np.square(minor)], -1)[..., None] *
+                  np.swapaxes(rot, -1, -2))
+
+
+def _ellipse(cov):
+    """FWHM ``major, minor`` and ``theta`` (radians from +x, in [0, pi)) of covariances."""
+    values, vectors = np.linalg.eigh(cov)
+    major, minor = np.sqrt(values[..., 1]), np.sqrt(np.clip(values[..., 0], 0, None))
+    theta = np.mod(np.arctan2(vectors[..., 1, 1], vectors[..., 0, 1]), np.pi)
+    # A round ellipse has no axis; 0 keeps circular beams as they were drawn before.
+    theta = np.where(np.isclose(major, minor, rtol=1e-9), 0.0, theta)
+    return major, minor, theta
+
+
+def _draw_sources(rng, n, shape, beam, snr, extended_fraction, extended_size):
+    """Positions, peak S/N and observed ellipses of ``n`` sources seen with ``beam``.
+
+    ``beam`` is ``(major, minor, theta)`` in pixels and radians from +x; intrinsic sizes
+    are in units of its major axis.
+    """
+    h, w = shape
+    s_lo, s_hi = snr
+    snrs = np.exp(rng.uniform(np.log(max(s_lo, 1e-3)), np.log(max(s_hi, 1e-3)), n))
+    x, y = rng.uniform(0, w, n), rng.uniform(0, h, n)
+    extended = rng.random(n) < extended_fraction
+    e_lo, e_hi = extended_size
+    major = np.where(extended, rng.uniform(e_lo, e_hi, n) * beam[0], 0.0)
+    minor = major * rng.uniform(0.3, 1.0, n)
+    theta = np.where(extended, rng.uniform(0, np.pi, n), 0.0)
+    major, minor, theta = _ellipse(_covariance(major, minor, theta) + _covariance(*beam))
+    return x, y, snrs, major, minor, theta, extended
+
+
+def _render(shape, x, y, peak, major, minor, theta):
+    """The image of Gaussian sources (edge-convention centres, FWHM axes)."""
+    from astropy.modeling.models import Gaussian2D
+    from photutils.datasets import make_model_image
+
+    if not len(x):
+        return np.zeros(shape)
+    params = Table({"x_mean": x - 0.5, "y_mean": y - 0.5, "amplitude": peak,
+                    "x_stddev": major / FWHM_PER_SIGMA, "y_stddev": minor / FWHM_PER_SIGMA,
+                    "theta": theta})
+    # make_model_image evaluates at pixel centres, 0-based: edge x - 0.5.
+    return make_model_image(shape, Gaussian2D(), params, x_name="x_mean", y_name="y_mean",
+                            bbox_factor=10)
+
+
+def _source_table(shape, x, y, peak, snr, major, minor, theta, extended, *, label_snr,
+                  fwhm_scale):
+    boxes, _ = _clip(ellipse_boxes(x, y, major, minor, theta, fwhm_scale=fwhm_scale), shape)
+    return Table({"x": x, "y": y, "peak": peak, "snr": snr, "major": major, "minor": minor,
+                  "theta": theta, "extended": extended, "labelled": snr >= label_snr,
+                  "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3]})
+
+
 def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(5.0, 300.0),
                    extended_fraction: float = 0.3, extended_size=(1.0, 4.0), noise: float = 1.0,
-                   fwhm_scale: float = FWHM_SCALE, seed=None):
+                   label_snr: float = LABEL_SNR, fwhm_scale: float = FWHM_SCALE, seed=None):
     """One generated radio field and its sources.
 
     Parameters
@@ -66,6 +141,10 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
         is 0.3 to 1 times the major.
     noise : float
         The rms of the noise.
+    label_snr : float
+        Catalogue threshold: a source is labelled (gets a box) when its peak
+        signal-to-noise ratio, its injected peak amplitude over the noise rms, is at
+        least this; fainter sources stay in the image, unlabelled.
     fwhm_scale : float
         Box convention :math:`k` (see :mod:`astrofm.detect.catalog`).
     seed : int or numpy.random.Generator, optional
@@ -76,44 +155,49 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     image : AstroImage
         The ``(H, W)`` float32 field.
     sources : astropy.table.Table
-        One row per source whose centre falls on the field: ``x``, ``y`` (edge
-        convention), ``peak``, ``snr``, ``major``, ``minor`` (observed FWHM, pixels),
-        ``theta`` (radians from +x), ``extended`` and the box ``x0, y0, x1, y1``.
+        One row per source whose centre falls on the field, labelled or not: ``x``,
+        ``y`` (edge convention), ``peak``, ``snr``, ``major``, ``minor`` (observed FWHM,
+        pixels), ``theta`` (radians from +x), ``extended``, ``labelled`` and the box
+        ``x0, y0, x1, y1``.
     """
-    from astropy.modeling.models import Gaussian2D
-    from photutils.datasets import make_model_image
-
     h, w = (shape, shape) if np.isscalar(shape) else tuple(shape)
     if h < 2 or w < 2 or beam_fwhm <= 0 or noise <= 0:
         raise ConfigError(f"simulate_field needs a shape of at least 2 x 2 pixels and a positive "
                           f"beam and noise; got shape={shape!r}, beam_fwhm={beam_fwhm!r}, "
                           f"noise={noise!r}.")
+    label_snr = _check_label_snr(label_snr)
     rng = np.random.default_rng(seed)
     lo, hi = _pair(n_sources, "n_sources")
     n = int(rng.integers(int(lo), int(hi) + 1))
-    s_lo, s_hi = _pair(snr, "snr")
-    snrs = np.exp(rng.uniform(np.log(max(s_lo, 1e-3)), np.log(max(s_hi, 1e-3)), n))
-    x, y = rng.uniform(0, w, n), rng.uniform(0, h, n)
-    extended = rng.random(n) < extended_fraction
-    e_lo, e_hi = _pair(extended_size, "extended_size")
-    major = np.where(extended, rng.uniform(e_lo, e_hi, n) * beam_fwhm, 0.0)
-    minor = major * rng.uniform(0.3, 1.0, n)
-    major, minor = np.hypot(major, beam_fwhm), np.hypot(minor, beam_fwhm)
-    theta = np.where(extended, rng.uniform(0, np.pi, n), 0.0)
+    x, y, snrs, major, minor, theta, extended = _draw_sources(
+        rng, n, (h, w), (beam_fwhm, beam_fwhm, 0.0), _pair(snr, "snr"), extended_fraction,
+        _pair(extended_size, "extended_size"))
     data = _correlated_noise((h, w), beam_fwhm, noise, rng)
-    if n:
-        params = Table({"x_mean": x - 0.5, "y_mean": y - 0.5, "amplitude": snrs * noise,
-                        "x_stddev": major / FWHM_PER_SIGMA, "y_stddev": minor / FWHM_PER_SIGMA,
-                        "theta": theta})
-        # make_model_image evaluates at pixel centres, 0-based: edge x - 0.5.
-        data = data + make_model_image((h, w), Gaussian2D(), params, x_name="x_mean",
-                                       y_name="y_mean", bbox_factor=10)
-    boxes, _ = _clip(ellipse_boxes(x, y, major, minor, theta, fwhm_scale=fwhm_scale), (h, w))
-    sources = Table({"x": x, "y": y, "peak": snrs * noise, "snr": snrs, "major": major,
-                     "minor": minor, "theta": theta, "extended": extended,
-                     "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3]})
-    sources.meta.update(beam_fwhm=float(beam_fwhm), noise=float(noise), fwhm_scale=fwhm_scale)
+    data = data + _render((h, w), x, y, snrs * noise, major, minor, theta)
+    sources = _source_table((h, w), x, y, snrs * noise, snrs, major, minor, theta, extended,
+                            label_snr=label_snr, fwhm_scale=fwhm_scale)
+    sources.meta.update(beam_fwhm=float(beam_fwhm), noise=float(noise), fwhm_scale=fwhm_scale,
+                        label_snr=label_snr)
     return AstroImage(data.astype(np.float32), source="<simulated>"), sources
+
+
+def _write_fields(folder, name: str, fields) -> Path:
+    """Write ``(image, sources)`` pairs as FITS files (with their headers) and a COCO JSON
+    of the boxes of their labelled sources."""
+    from astropy.io import fits
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, (image, sources) in enumerate(fields):
+        file_name = f"{name}_{i:05d}.fits"
+        fits.PrimaryHDU(image.data, header=image.header).writeto(folder / file_name,
+                                                                 overwrite=True)
+        labelled = sources[sources["labelled"]]
+        entries.append({"file_name": file_name, "height": image.height, "width": image.width,
+                        "boxes": np.stack([labelled[c] for c in ("x0", "y0", "x1", "y1")], -1),
+                        "labels": np.ones(len(labelled), dtype=int)})
+    return write_coco(folder / f"{name}.json", entries, classes=["source"])
 
 
 def write_simulated(folder, n: int, *, seed: int = 0, name: str = "fields", **options) -> Path:
@@ -130,23 +214,14 @@ def write_simulated(folder, n: int, *, seed: int = 0, name: str = "fields", **op
     name : str
         Stem of the file names.
     **options
-        :func:`simulate_field` arguments (``shape``, ``beam_fwhm``, ``snr`` ...).
+        :func:`simulate_field` arguments (``shape``, ``beam_fwhm``, ``snr``,
+        ``label_snr`` ...); only labelled sources get boxes.
 
     Returns
     -------
     pathlib.Path
         The COCO JSON file, ready for :class:`astrofm.data.CocoDataset`.
     """
-    from astropy.io import fits
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for i in range(int(n)):
-        image, sources = simulate_field(seed=np.random.default_rng([seed, i]), **options)
-        file_name = f"{name}_{i:05d}.fits"
-        fits.PrimaryHDU(image.data).writeto(folder / file_name, overwrite=True)
-        entries.append({"file_name": file_name, "height": image.height, "width": image.width,
-                        "boxes": np.stack([sources[c] for c in ("x0", "y0", "x1", "y1")], -1),
-                        "labels": np.ones(len(sources), dtype=int)})
-    return write_coco(folder / f"{name}.json", entries, classes=["source"])
+    fields = (simulate_field(seed=np.random.default_rng([seed, i]), **options)
+              for i in range(int(n)))
+    return _write_fields(folder, name, fields)
