@@ -271,9 +271,9 @@ class Detector:
         return run_tiled(self, source, **options)
 
     def detect(self, inputs, *, tile="auto", overlap=None, score_threshold: float = 0.5,
-               batch_size: int = 2, hdu=None, plane=None, min_valid: float = 0.02,
-               progress: bool = True, output=None, regions=None, device="auto", devices=1,
-               num_nodes: int = 1, strategy="auto"):
+               min_snr: float | None = 5.0, batch_size: int = 2, hdu=None, plane=None,
+               min_valid: float = 0.02, progress: bool = True, output=None, regions=None,
+               device="auto", devices=1, num_nodes: int = 1, strategy="auto"):
         """Find sources in images of any size; a catalogue per image, one merged file.
 
         The images are shared out over the processes of the job (see
@@ -291,6 +291,19 @@ class Detector:
             Tile overlap in pixels; default :attr:`default_overlap`.
         score_threshold : float
             Detections scoring lower are left out of the catalogue.
+        min_snr : float or None
+            Detections whose peak S/N on the image is lower are left out too: a source
+            is kept when its score is at least ``score_threshold`` *and* its S/N at
+            least ``min_snr`` (5 by default, PyBDSF's ``thresh_pix``). The catalogue
+            gets ``peak``, ``rms`` and ``snr`` columns (see :mod:`astrofm.detect.snr`).
+            None measures no S/N and cuts on the score alone. The two cuts do
+            different work: the S/N cut removes the noise peaks that an uncalibrated
+            score lets through, whatever their score, but cannot tell a sidelobe or a
+            calibration artefact above 5 sigma from a source, which only the network's
+            score can. So ``score_threshold`` keeps its default of 0.5 rather than
+            dropping once the S/N cut exists: lowering it trades artefacts for faint
+            sources, which depends on the survey and is best chosen from its own
+            precision and recall.
         batch_size : int
             Tiles per forward pass.
         hdu, plane : optional
@@ -315,14 +328,16 @@ class Detector:
         Returns
         -------
         astropy.table.Table or list of Table
-            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling.
-            Every process returns the catalogues of all the images.
+            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling
+            and the cuts. Every process returns the catalogues of all the images.
         """
+        from astrofm.detect.snr import check_min_snr
         from astrofm.detect.survey import detect_mosaics
         from astrofm.detect.tiling import check_detect_options, check_tile
         from astrofm.runtime import check_loop
 
         self._require_network("detect")
+        min_snr = check_min_snr(min_snr)
         many = isinstance(inputs, list | tuple)
         tile = check_detect_options(tile, batch_size, output, regions)
         placement = {"device": device, **check_loop(device=device, devices=devices,
@@ -331,7 +346,7 @@ class Detector:
             check_tile(tile, self.default_overlap if overlap is None else int(overlap),
                        self.min_tile)
         options = {"tile": tile, "overlap": overlap, "score_threshold": float(score_threshold),
-                   "batch_size": batch_size, "hdu": hdu,
+                   "min_snr": min_snr, "batch_size": batch_size, "hdu": hdu,
                    "plane": None if plane is None else tuple(plane),
                    "min_valid": float(min_valid), "progress": progress}
         tables = detect_mosaics(self, list(inputs) if many else [inputs], options,
@@ -339,7 +354,8 @@ class Detector:
         return tables if many else tables[0]
 
     def evaluate(self, test, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
-                 tile=None, overlap=None, batch_size: int = 2, progress: bool = False):
+                 min_snr: float | None = None, tile=None, overlap=None, batch_size: int = 2,
+                 progress: bool = False):
         """mAP at IoU 0.1 to 0.9 and 0.5:0.95, and P/R/F1 at a threshold, on a test set.
 
         Boxes are compared in the original pixels of each image, so the result does
@@ -351,6 +367,10 @@ class Detector:
             Test images with true boxes.
         score_threshold, iou_threshold : float
             Where precision, recall and F1 are counted.
+        min_snr : float, optional
+            Score only the detections with at least this peak S/N, as :meth:`detect`
+            keeps them (mAP then ranks the catalogue after the S/N cut); None, the
+            default, scores every detection, so mAP measures the network's ranking.
         tile, overlap, batch_size, progress : optional
             As for :meth:`detect` (default: whole images).
 
@@ -359,15 +379,20 @@ class Detector:
         DetectionReport
         """
         from astrofm.detect.metrics import detection_metrics
+        from astrofm.detect.snr import check_min_snr
+        from astrofm.detect.survey import snr_filter
 
         self._require_network("evaluate")
+        min_snr = check_min_snr(min_snr)
         test = detection_set(test, "test")
         preds, truths = [], []
         for i in range(len(test)):
-            (boxes, scores, labels), _, _ = self._run(
+            (boxes, scores, labels, measured), _, _ = self._run(
                 test.load(i), tile=tile, overlap=overlap, batch_size=batch_size, hdu=None,
-                plane=None, min_valid=0.0, progress=progress)
-            preds.append({"boxes": boxes, "scores": scores, "labels": labels})
+                plane=None, min_valid=0.0, progress=progress, snr=min_snr is not None)
+            keep = snr_filter(scores, measured, -np.inf, min_snr)
+            preds.append({"boxes": boxes[keep], "scores": scores[keep],
+                          "labels": labels[keep]})
             truths.append(boxes_of(test, i))
         report = detection_metrics(preds, truths, score_threshold=score_threshold,
                                     iou_threshold=iou_threshold)
