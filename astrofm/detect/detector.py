@@ -210,12 +210,14 @@ class Detector:
         Returns
         -------
         Detector
-            ``self``, trained; ``history`` holds the epochs, the best validation mAP@0.5
-            and the training time.
+            ``self``, trained; ``history`` holds the epochs, the best validation mAP@0.5,
+            the training time and, in ``"fields"``, the training images' statistics
+            that :meth:`detect` checks images against (see :mod:`astrofm.detect.domain`).
         """
         import lightning.pytorch as pl
 
         from astrofm.data import subset, train_val_split
+        from astrofm.detect.domain import training_statistics
         from astrofm.detect.module import fit_network
         from astrofm.runtime import check_loop, non_negative_float, positive_float, positive_int
 
@@ -242,6 +244,7 @@ class Detector:
         elif not any(len(b) for b in boxes):
             raise DatasetError("train: the training images hold no boxes; there is no source "
                                "to learn from.")
+        fields = training_statistics(train)
         train = with_transform(train, self.preprocessing)
         if val is None:
             fit_idx, val_idx = train_val_split(train, val_fraction, seed)
@@ -254,6 +257,7 @@ class Detector:
             num_workers=num_workers, placement=placement, precision=precision,
             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
             max_steps=max_steps, val_every=val_every)
+        self.history["fields"] = fields
         self.network.cpu().eval()
         return self
 
@@ -292,17 +296,13 @@ class Detector:
         score_threshold : float
             Detections scoring lower are left out of the catalogue.
         min_snr : float or None
-            Detections whose peak S/N on the image is lower are left out too: a source
-            is kept when its score is at least ``score_threshold`` *and* its S/N at
-            least ``min_snr`` (5 by default, PyBDSF's ``thresh_pix``). The catalogue
-            gets ``peak``, ``rms`` and ``snr`` columns (see :mod:`astrofm.detect.snr`).
-            None measures no S/N and cuts on the score alone. The two cuts do
-            different work: the S/N cut removes the noise peaks that an uncalibrated
-            score lets through, whatever their score, but cannot tell a sidelobe or a
-            calibration artefact above 5 sigma from a source, which only the network's
-            score can. So ``score_threshold`` keeps its default of 0.5 rather than
-            dropping once the S/N cut exists: lowering it trades artefacts for faint
-            sources, which depends on the survey and is best chosen from its own
+            Lowest peak S/N kept, measured on the image against the local rms (see
+            :mod:`astrofm.detect.snr`; columns ``peak``, ``rms``, ``snr``); 5 is
+            PyBDSF's ``thresh_pix``; None measures nothing. A detection needs both cuts.
+            They do different work: the S/N cut drops the noise peaks an uncalibrated
+            score lets through, but only the score can tell a sidelobe or artefact
+            above 5 sigma from a source, so ``score_threshold`` keeps its 0.5: lowering
+            it trades artefacts for faint sources, best set from a survey's own
             precision and recall.
         batch_size : int
             Tiles per forward pass.
@@ -328,8 +328,15 @@ class Detector:
         Returns
         -------
         astropy.table.Table or list of Table
-            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling
-            and the cuts. Every process returns the catalogues of all the images.
+            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling,
+            the cuts and the image's statistics (``field``). Every process returns the
+            catalogues of all the images.
+
+        Warns
+        -----
+        DomainWarning
+            Once per image whose dynamic range or beam in pixels lies far outside
+            those of the training fields (see :mod:`astrofm.detect.domain`).
         """
         from astrofm.detect.snr import check_min_snr
         from astrofm.detect.survey import detect_mosaics

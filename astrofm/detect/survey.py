@@ -139,12 +139,13 @@ def predict_images(detector, images) -> list:
 
 
 def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_valid,
-              progress, snr: bool = False):
+              progress, snr: bool = False, stats=None):
     """Detections of one image in its pixels, its reader, and the tiling information.
 
     The detections are ``(boxes, scores, labels, measured)``: ``measured`` holds the
     columns of :class:`~astrofm.detect.snr.PeakSNR` when ``snr`` is true, and is empty
-    otherwise.
+    otherwise. Each tile read is also added to ``stats`` (a
+    :class:`~astrofm.detect.domain.FieldStats`) when one is given.
     """
     from astrofm.detect.snr import PeakSNR
     from astrofm.detect.tiling import MosaicReader, auto_tile, check_tile, detect_tiled
@@ -158,7 +159,14 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
         tile, overlap = max(reader.shape), 0
     else:
         check_tile(int(tile), overlap, detector.min_tile)
-    measure = PeakSNR(detector.prior.largest) if snr else None
+    peak_snr = PeakSNR(detector.prior.largest) if snr else None
+
+    def measure(image, boxes):
+        # Measured while the tile is in memory: a mosaic is read once, tile by tile.
+        if stats is not None:
+            stats.add(image.data, image.mask)
+        return {} if peak_snr is None else peak_snr(image, boxes)
+
     found = detect_tiled(reader, detector._predict, tile=int(tile), overlap=overlap,
                          batch_size=batch_size, nms_iou=detector.network_options["nms_iou"],
                          min_valid=min_valid, progress=progress, measure=measure)
@@ -192,15 +200,24 @@ def snr_filter(scores, measured: dict, score_threshold: float, min_snr) -> np.nd
 
 
 def catalog_of(detector, source, options: dict) -> Table:
-    """The catalogue of one image (see :meth:`Detector.detect`)."""
+    """The catalogue of one image (see :meth:`Detector.detect`).
+
+    The image's :class:`~astrofm.detect.domain.FieldStats` go in ``meta["field"]``, and a
+    :class:`~astrofm.detect.domain.DomainWarning` is raised when they lie far outside
+    the detector's training fields.
+    """
     from astrofm.detect.catalog import make_catalog
+    from astrofm.detect.domain import FieldStats, check_field
     from astrofm.detect.snr import SNR_COLUMNS
 
     threshold, min_snr = options["score_threshold"], options["min_snr"]
+    stats = FieldStats()
     (boxes, scores, labels, measured), reader, info = detector._run(
         source, **{k: options[k] for k in ("tile", "overlap", "batch_size", "hdu", "plane",
                                             "min_valid", "progress")},
-        snr=min_snr is not None)
+        snr=min_snr is not None, stats=stats)
+    field = stats.result(reader.header, reader.wcs)
+    check_field(reader.name, field, detector.history.get("fields", {}))
     keep = snr_filter(scores, measured, threshold, min_snr)
     columns = {}
     if min_snr is not None:
@@ -208,7 +225,7 @@ def catalog_of(detector, source, options: dict) -> Table:
         columns = {name: measured.get(name, np.zeros(len(keep)))[keep] for name in SNR_COLUMNS}
         columns["peak"], columns["rms"] = columns["peak"] * unit, columns["rms"] * unit
     info.update(shape=list(reader.shape), score_threshold=float(threshold),
-                min_snr=min_snr)
+                min_snr=min_snr, field=field)
     return make_catalog(boxes[keep], scores[keep], labels[keep], detector.classes,
                         wcs=reader.wcs, source=reader.name, meta=info, columns=columns)
 

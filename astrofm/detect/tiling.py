@@ -108,6 +108,8 @@ class MosaicReader:
         Celestial WCS of the whole image.
     name : str
         The source, for messages and the catalogue.
+    header : astropy.io.fits.Header or None
+        Header of the image's HDU (its beam, for instance); None for arrays.
     """
 
     def __init__(self, source, *, hdu=None, plane=None):
@@ -126,6 +128,7 @@ class MosaicReader:
         self.name = image.source
         self.display = image.display
         self.unit = image.unit
+        self.header = image.header
 
     def _describe_fits(self, path, hdu, plane):
         from astropy.io import fits
@@ -141,7 +144,7 @@ class MosaicReader:
             shape = tuple(int(n) for n in hdul[self._hdu].shape)
             self.wcs = celestial_wcs(read_wcs(header, fobj=hdul, source=self.name),
                                      source=self.name)
-        self._path = path
+        self._path, self.header = path, header
         self._key = plane_index(shape, plane, source=self.name, channels=False)[:-2]
         self.shape = shape[-2:]
         self.unit = parse_unit(header.get("BUNIT"), source=self.name)

@@ -12,7 +12,7 @@ from astrofm.errors import ConfigError
 from astrofm.geometry import Geometry
 from astrofm.image import AstroImage
 
-from .conftest import tiny_detector
+from .conftest import fake_network, tiny_detector
 
 NOISE, LEVEL = 0.5, 3.0  # rms and constant background of the test images
 SIGMA = 2.0  # source width, pixels
@@ -86,29 +86,12 @@ def image(tmp_path_factory):
     return path
 
 
-def _fake_network(det, boxes, scores):
-    """Make ``det`` find ``boxes`` (whole-image pixels) with ``scores``, tile by tile."""
-    boxes, scores = np.asarray(boxes, dtype=float), np.asarray(scores, dtype=float)
-
-    def predict(images):
-        out = []
-        for tile in images:
-            x0, y0 = tile.geometry.offset
-            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-            on = (cx >= x0) & (cx < x0 + tile.width) & (cy >= y0) & (cy < y0 + tile.height)
-            out.append((boxes[on], scores[on], np.ones(on.sum(), dtype=int)))
-        return out
-
-    det._predict = predict
-    return det
-
-
 BOXES = [_box(*BRIGHT[:2]), _box(*FAINT[:2]), _box(*EMPTY, half=3)]
 
 
 @pytest.mark.parametrize("tile", [None, 64])
 def test_min_snr_keeps_the_sources_above_it_and_records_it(image, tile):
-    det = _fake_network(tiny_detector(), BOXES, [0.9, 0.8, 0.7])
+    det = fake_network(tiny_detector(), BOXES, [0.9, 0.8, 0.7])
     options = {"tile": tile, "overlap": 16, "score_threshold": 0.5, "progress": False}
     table = det.detect(image, **options)  # default min_snr = 5
     assert list(table["x"]) == pytest.approx([30.5, 90.5])
@@ -122,7 +105,7 @@ def test_min_snr_keeps_the_sources_above_it_and_records_it(image, tile):
 
 
 def test_a_detection_needs_both_the_score_and_the_snr(image):
-    det = _fake_network(tiny_detector(), BOXES, [0.3, 0.8, 0.9])
+    det = fake_network(tiny_detector(), BOXES, [0.3, 0.8, 0.9])
     table = det.detect(image, tile=None, score_threshold=0.5, min_snr=5, progress=False)
     # The bright source scores too low, the noise box has too low an S/N.
     assert list(table["x"]) == pytest.approx([90.5])
@@ -132,7 +115,7 @@ def test_evaluate_scores_the_catalogue_after_the_snr_cut(image, tmp_path):
     coco = write_coco(tmp_path / "test.json", [
         {"file_name": str(image), "width": 128, "height": 128,
          "boxes": np.array(BOXES[:2]), "labels": [1, 1]}], classes=["source"])
-    det = _fake_network(tiny_detector(), BOXES, [0.9, 0.8, 0.95])
+    det = fake_network(tiny_detector(), BOXES, [0.9, 0.8, 0.95])
     ranked = det.evaluate(coco)  # the noise box, ranked first, is a false positive
     cut = det.evaluate(coco, min_snr=5)
     assert ranked.precision == pytest.approx(2 / 3) and ranked.map_50 < 1
@@ -166,7 +149,7 @@ def test_command_line_refuses_a_bad_min_snr_in_one_line(value, tmp_path, monkeyp
 def test_command_line_min_snr(image, tmp_path, monkeypatch, capsys):
     import astrofm.cli.detect
 
-    det = _fake_network(tiny_detector(), BOXES, [0.9, 0.8, 0.7])
+    det = fake_network(tiny_detector(), BOXES, [0.9, 0.8, 0.7])
     monkeypatch.setattr(astrofm.cli.detect, "load_saved", lambda *args: det)
     out = tmp_path / "c.ecsv"
     for value, said in (("12", "1 sources (score >= 0.5, S/N >= 12)"),
