@@ -17,6 +17,7 @@ Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.survey` (many mosaics over
 many processes), :mod:`~astrofm.detect.snr` (peak S/N of detections),
 :mod:`~astrofm.detect.domain` (training-field statistics and the domain warning),
+:mod:`~astrofm.detect.calibrate` (scores calibrated to purity),
 :mod:`~astrofm.detect.catalog` (tables, regions, COCO, catalogue-to-box conversion),
 :mod:`~astrofm.detect.catalog_coco` (training sets from a catalogue),
 :mod:`~astrofm.detect.metrics`, :mod:`~astrofm.detect.plots`,

@@ -111,7 +111,7 @@ class Detector:
         self._fixed = {"scale": input_scale, "anchor_sizes": anchor_sizes,
                        "aspect_ratios": aspect_ratios}
         self.network_options = {**network_options, **rcnn_options}
-        self.prior = self.preprocessing = self.network = None
+        self.prior = self.preprocessing = self.network = self.calibration = None
         self.history = {}
         if input_scale is not None and anchor_sizes is not None:
             ratios = aspect_ratios or (0.5, 1.0, 2.0)
@@ -258,7 +258,45 @@ class Detector:
             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
             max_steps=max_steps, val_every=val_every)
         self.history["fields"] = fields
+        self.calibration = None  # the scores it mapped were those of the old weights
         self.network.cpu().eval()
+        return self
+
+    def calibrate(self, fields, *, min_snr: float | None = 5.0, iou_threshold: float = 0.5,
+                  tile=None, overlap=None, batch_size: int = 2, progress: bool = False):
+        """Calibrate the scores to purity on held-out fields (isotonic regression).
+
+        Afterwards :meth:`detect` writes the purity of each detection as ``score`` (the
+        network's as ``raw_score``), so ``score_threshold`` becomes a purity; saved
+        with the detector, and cleared by :meth:`fit`. See :mod:`astrofm.detect.calibrate`.
+
+        Parameters
+        ----------
+        fields : str, path or CocoDataset
+            Images with every source boxed, not used in training: generated fields
+            like the training set, or better, fields matched to the survey.
+        min_snr : float or None
+            Fit on the detections with at least this peak S/N, as :meth:`detect` keeps.
+        iou_threshold : float
+            Least IoU with a true box for a detection to count as real.
+        tile, overlap, batch_size, progress : optional
+            As for :meth:`evaluate`.
+
+        Returns
+        -------
+        Detector
+            ``self``; ``calibration`` holds the fitted
+            :class:`~astrofm.detect.calibrate.ScoreCalibration`.
+        """
+        from astrofm.detect.anchors import check_number
+        from astrofm.detect.calibrate import fit_calibration
+        from astrofm.detect.snr import check_min_snr
+
+        self._require_network("calibrate")
+        self.calibration = fit_calibration(
+            self, fields, min_snr=check_min_snr(min_snr),
+            iou_threshold=check_number("iou_threshold", iou_threshold, high=1), tile=tile,
+            overlap=overlap, batch_size=batch_size, progress=progress)
         return self
 
     # --------------------------------------------------------------- inference
@@ -373,7 +411,9 @@ class Detector:
         test : str, path or CocoDataset
             Test images with true boxes.
         score_threshold, iou_threshold : float
-            Where precision, recall and F1 are counted.
+            Where precision, recall and F1 are counted; on the network's raw scores,
+            even after :meth:`calibrate`, so that mAP keeps the network's full ranking
+            (the calibration ties the scores within each of its steps).
         min_snr : float, optional
             Score only the detections with at least this peak S/N, as :meth:`detect`
             keeps them (mAP then ranks the catalogue after the S/N cut); None, the

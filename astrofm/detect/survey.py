@@ -57,6 +57,16 @@ def _input_key(source):
     return os.path.abspath(source) if isinstance(source, str | os.PathLike) else None
 
 
+def _calibration_digest(calibration):
+    """What identifies a score calibration across runs (None without one)."""
+    import hashlib
+    import json
+
+    if calibration is None:
+        return None
+    return hashlib.sha256(json.dumps(calibration.to_dict()).encode()).hexdigest()[:16]
+
+
 class MosaicPredictor(pl.LightningModule):
     """Lightning's view of a detector that catalogues whole mosaics, one part each.
 
@@ -85,7 +95,8 @@ class MosaicPredictor(pl.LightningModule):
         self.options, self.shared = dict(options), shared
         settings = {k: v for k, v in options.items() if k not in ("batch_size", "progress")}
         self.stamp = {**settings, "plane": None if settings["plane"] is None
-                      else list(settings["plane"]), "network": backbone_digest(self.network)}
+                      else list(settings["plane"]), "network": backbone_digest(self.network),
+                      "calibration": _calibration_digest(detector.calibration)}
 
     def setup(self, stage):
         if self.trainer.world_size > 1 and not self.shared:
@@ -218,14 +229,19 @@ def catalog_of(detector, source, options: dict) -> Table:
         snr=min_snr is not None, stats=stats)
     field = stats.result(reader.header, reader.wcs)
     check_field(reader.name, field, detector.history.get("fields", {}))
-    keep = snr_filter(scores, measured, threshold, min_snr)
     columns = {}
+    if detector.calibration is not None:
+        columns["raw_score"] = scores
+        scores = detector.calibration(scores)
+    keep = snr_filter(scores, measured, threshold, min_snr)
+    columns = {name: values[keep] for name, values in columns.items()}
     if min_snr is not None:
         unit = reader.unit or 1
-        columns = {name: measured.get(name, np.zeros(len(keep)))[keep] for name in SNR_COLUMNS}
+        columns.update({name: measured.get(name, np.zeros(len(keep)))[keep]
+                        for name in SNR_COLUMNS})
         columns["peak"], columns["rms"] = columns["peak"] * unit, columns["rms"] * unit
     info.update(shape=list(reader.shape), score_threshold=float(threshold),
-                min_snr=min_snr, field=field)
+                min_snr=min_snr, field=field, calibrated=detector.calibration is not None)
     return make_catalog(boxes[keep], scores[keep], labels[keep], detector.classes,
                         wcs=reader.wcs, source=reader.name, meta=info, columns=columns)
 
