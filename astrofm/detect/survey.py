@@ -191,7 +191,7 @@ def snr_filter(scores, measured: dict, score_threshold: float, min_snr) -> np.nd
     Parameters
     ----------
     scores : numpy.ndarray
-        Network scores.
+        Detection scores.
     measured : dict
         The detections' ``snr`` (from :class:`~astrofm.detect.snr.PeakSNR`), when
         ``min_snr`` is given.
@@ -214,7 +214,7 @@ def catalog_of(detector, source, options: dict) -> Table:
     """The catalogue of one image (see :meth:`Detector.detect`).
 
     The image's :class:`~astrofm.detect.domain.FieldStats` go in ``meta["field"]``, and a
-    :class:`~astrofm.detect.domain.DomainWarning` is raised when they lie far outside
+    :class:`~astrofm.errors.DomainWarning` is raised when they lie far outside
     the detector's training fields.
     """
     from astrofm.detect.catalog import make_catalog
