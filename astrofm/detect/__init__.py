@@ -12,6 +12,7 @@
     det.save("finder.astrofm"); astrofm.load("finder.astrofm")
 
 Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
+:mod:`~astrofm.detect.augment` (training augmentation),
 :mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
 (the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.survey` (many mosaics over
@@ -23,6 +24,7 @@ and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in RGZ class
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
+from astrofm.detect.augment import DetectionAugment
 from astrofm.detect.catalog import (
     catalog_to_boxes,
     ellipse_boxes,
@@ -44,6 +46,7 @@ from astrofm.detect.simulate import simulate_field, write_simulated
 
 __all__ = [
     "Detector",
+    "DetectionAugment",
     "BoxPrior",
     "box_prior",
     "DetectionReport",
