@@ -4,10 +4,10 @@
 validation images, nor anything at inference) with a :class:`DetectionAugment`, in
 three places, each where its quantity exists:
 
-1. on the float image **as loaded**: extra Gaussian noise at a multiple of the image's
-   own rms, a broader PSF (Gaussian blur), and a background offset and gradient in
-   units of the rms (:mod:`astrofm.preprocess.augment`'s ``add_noise``, ``psf_blur`` and
-   ``add_background``). These keep the boxes as they are;
+1. on the float image **as loaded** (:meth:`DetectionAugment.physical`): a broader PSF
+   (Gaussian blur), extra Gaussian noise at a multiple of the image's own rms, and a
+   background offset and gradient in units of the rms (``psf_blur``, ``add_noise`` and
+   ``add_background`` of :mod:`astrofm.preprocess.augment`). The boxes stay as they are;
 2. **inside the preprocessing**: contrast, as varied clip and stretch limits
    (:class:`~astrofm.preprocess.augment.StrongAugment`'s own variation of the pipeline);
 3. on the **model-ready tensor with its boxes**: flips, 90-degree rotations, a small
@@ -34,7 +34,8 @@ from torchvision.transforms import v2
 from astrofm.detect.catalog import _clip
 from astrofm.detect.datasets import with_transform
 from astrofm.errors import ConfigError
-from astrofm.preprocess.augment import StrongAugment, add_background
+from astrofm.image import AstroImage
+from astrofm.preprocess.augment import StrongAugment, add_background, add_noise, psf_blur
 
 __all__ = ["DetectionAugment", "check_augment", "augmented"]
 
@@ -110,6 +111,7 @@ class DetectionAugment:
         self.background = _range("background", background, low=-math.inf)
         self.gradient = _range("gradient", gradient)
         self.psf, self.psf_p = _range("psf", psf), _probability("psf_p", psf_p)
+        self._transform = self.tensor_transform()
 
     def config(self) -> dict:
         """The settings as JSON-able keyword arguments: ``DetectionAugment(**config)``."""
@@ -118,6 +120,24 @@ class DetectionAugment:
                 "limits": self.limits, "stretch": self.stretch, "noise": list(self.noise),
                 "background": list(self.background), "gradient": list(self.gradient),
                 "psf": list(self.psf), "psf_p": self.psf_p}
+
+    def physical(self, image: AstroImage) -> AstroImage:
+        """A random view of ``image`` as loaded: broader PSF, more noise, a background.
+
+        The blur (with probability ``psf_p``) comes first, as a broader PSF blurs the
+        sky before the noise is added; the noise is then a multiple of the rms of the
+        blurred image, and the background of the rms of the noisier one. Draws come
+        from torch's random generator.
+        """
+        if self.psf[1] > 0 and float(torch.rand(())) < self.psf_p:
+            image = psf_blur(image, _uniform(*self.psf))
+        if self.noise[1] > 0:
+            generator = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+            image = add_noise(image, _uniform(*self.noise), generator)
+        if self.background != (0.0, 0.0) or self.gradient != (0.0, 0.0):
+            image = add_background(image, _uniform(*self.background), _uniform(*self.gradient),
+                                   _uniform(0.0, 2 * math.pi))
+        return image
 
     def tensor_transform(self) -> v2.Transform:
         """The ``torchvision.transforms.v2`` transform of the model input and its boxes."""
@@ -136,7 +156,23 @@ class DetectionAugment:
         if self.blur_p and self.blur[1] > 0:
             kernel = 2 * math.ceil(3 * self.blur[1]) + 1
             steps.append(v2.RandomApply([v2.GaussianBlur(kernel, self.blur)], p=self.blur_p))
-        return v2.Compose(steps)
+        return v2.Compose(steps or [v2.Identity()])
+
+    def __call__(self, tensor: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
+        """A random view of a model-ready ``(C, H, W)`` tensor and its target.
+
+        The boxes (x0, y0, x1, y1 on the tensor) move with the pixels; those pushed over
+        an edge are clipped to the image, and dropped with their labels when their
+        centre leaves it. Draws come from torch's random generator.
+        """
+        boxes = tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
+                                         canvas_size=tuple(tensor.shape[-2:]),
+                                         clamping_mode=None)
+        tensor, boxes = self._transform(tv_tensors.Image(tensor), boxes)
+        clipped, keep = _clip(boxes.as_subclass(torch.Tensor).numpy(), tensor.shape[-2:])
+        target = {**target, "boxes": torch.as_tensor(clipped[keep], dtype=torch.float32),
+                  "labels": target["labels"][torch.from_numpy(keep)]}
+        return tensor.as_subclass(torch.Tensor), target
 
     def __repr__(self):
         options = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -165,22 +201,17 @@ def _uniform(low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand(()))
 
 
-class _PhysicalView:
+class _View:
     """The transform of a loaded image: physical perturbations, then varied preprocessing."""
 
     def __init__(self, augment: DetectionAugment, preprocessing):
         self.augment = augment
-        self.strong = StrongAugment(preprocessing, noise=augment.noise, blur=augment.psf,
-                                    blur_p=augment.psf_p, limits=augment.limits,
-                                    stretch=augment.stretch, erase_p=0.0)
+        # Only StrongAugment's variation of the pipeline (contrast) is used.
+        self.contrast = StrongAugment(preprocessing, limits=augment.limits,
+                                      stretch=augment.stretch, erase_p=0.0)
 
     def __call__(self, image):
-        a = self.augment
-        image = self.strong.physical(image)
-        if a.background != (0.0, 0.0) or a.gradient != (0.0, 0.0):
-            image = add_background(image, _uniform(*a.background), _uniform(*a.gradient),
-                                   _uniform(0.0, 2 * math.pi))
-        return self.strong.pipeline()(image)
+        return self.contrast.pipeline()(self.augment.physical(image))
 
 
 class AugmentedDetections(Dataset):
@@ -191,8 +222,8 @@ class AugmentedDetections(Dataset):
     """
 
     def __init__(self, data, preprocessing, augment: DetectionAugment, seed: int):
-        self.data = with_transform(data, _PhysicalView(augment, preprocessing))
-        self.tensor_transform = augment.tensor_transform()
+        self.data = with_transform(data, _View(augment, preprocessing))
+        self.augment = augment
         self.seed, self._drawn = int(seed), 0
 
     def __len__(self) -> int:
@@ -212,15 +243,7 @@ class AugmentedDetections(Dataset):
         # A private stream: the global generator (dropout, RoI sampling) is left as it was.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._stream_seed())
-            tensor, target = self.data[index]
-            canvas = tuple(tensor.shape[-2:])
-            boxes = tv_tensors.BoundingBoxes(target["boxes"], format="XYXY",
-                                             canvas_size=canvas, clamping_mode=None)
-            tensor, boxes = self.tensor_transform(tv_tensors.Image(tensor), boxes)
-        clipped, keep = _clip(boxes.as_subclass(torch.Tensor).numpy(), tensor.shape[-2:])
-        target = {**target, "boxes": torch.as_tensor(clipped[keep], dtype=torch.float32),
-                  "labels": target["labels"][torch.from_numpy(keep)]}
-        return tensor.as_subclass(torch.Tensor), target
+            return self.augment(*self.data[index])
 
 
 def augmented(data, preprocessing, augment: DetectionAugment | None, seed: int):
