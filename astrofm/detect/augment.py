@@ -42,7 +42,7 @@ __all__ = ["DetectionAugment", "check_augment", "augmented"]
 
 def _range(name: str, pair, low: float = 0.0) -> tuple[float, float]:
     try:
-        a, b = (float(v) for v in pair)
+        a, b = (_number(v) for v in pair)
     except (TypeError, ValueError):
         a = b = math.nan
     if not low <= a <= b:
@@ -51,8 +51,16 @@ def _range(name: str, pair, low: float = 0.0) -> tuple[float, float]:
     return a, b
 
 
+def _number(value) -> float:
+    """``value`` as a float, NaN (which fails every check) when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _probability(name: str, p) -> float:
-    if not 0 <= p <= 1:
+    if not 0 <= _number(p) <= 1:
         raise ConfigError(f"DetectionAugment({name}={p!r}): give a probability in [0, 1].")
     return float(p)
 
@@ -97,10 +105,10 @@ class DetectionAugment:
                  scale=(0.9, 1.1), blur=(0.1, 1.0), blur_p: float = 0.2, limits: float = 0.1,
                  stretch: float = 0.5, noise=(0.0, 0.5), background=(-1.0, 1.0),
                  gradient=(0.0, 1.0), psf=(0.5, 1.5), psf_p: float = 0.3):
-        if not 0 <= shift < 0.5:
+        if not 0 <= _number(shift) < 0.5:
             raise ConfigError(f"DetectionAugment(shift={shift!r}): give a fraction of the side "
                               "in [0, 0.5).")
-        if not 0 <= limits < 1 or not stretch >= 0:
+        if not (0 <= _number(limits) < 1 and _number(stretch) >= 0):
             raise ConfigError(f"DetectionAugment(limits={limits!r}, stretch={stretch!r}): give "
                               "limits in [0, 1) and stretch >= 0.")
         self.flips, self.rotations, self.shift = bool(flips), bool(rotations), float(shift)

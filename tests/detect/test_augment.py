@@ -159,7 +159,8 @@ def test_psf_blur_smooths_the_noise(noise_image):
 
 @pytest.mark.parametrize("options, word", [
     ({"noise": (1.0, 0.5)}, "noise"), ({"shift": 0.6}, "shift"), ({"psf_p": 2}, "psf_p"),
-    ({"scale": (0.0, 1.0)}, "scale"), ({"limits": 1.5}, "limits"), ({"blur": "x"}, "blur")])
+    ({"scale": (0.0, 1.0)}, "scale"), ({"limits": 1.5}, "limits"), ({"blur": "x"}, "blur"),
+    ({"shift": "small"}, "shift"), ({"blur_p": None}, "blur_p")])
 def test_bad_options_raise_a_config_error_naming_them(options, word):
     with pytest.raises(ConfigError, match=word):
         DetectionAugment(**options)
