@@ -12,6 +12,7 @@
     det.save("finder.astrofm"); astrofm.load("finder.astrofm")
 
 Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
+:mod:`~astrofm.detect.augment` (training augmentation),
 :mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
 (the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.survey` (many mosaics over
@@ -28,6 +29,7 @@ RGZ classes).
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
+from astrofm.detect.augment import DetectionAugment
 from astrofm.detect.catalog import (
     catalog_to_boxes,
     ellipse_boxes,
@@ -51,6 +53,7 @@ from astrofm.detect.target import TargetStats, measure_target
 
 __all__ = [
     "Detector",
+    "DetectionAugment",
     "BoxPrior",
     "box_prior",
     "DetectionReport",
