@@ -299,7 +299,9 @@ def _table(dataset, columns, fingerprint) -> Table:
     index = columns["index"]
     table = Table()
     table["source"] = [dataset.sources[i] for i in index]
-    table["feature"] = columns["features"].astype(np.float32)
+    # copy=False: at survey size the features are most of the memory a run holds.
+    table.add_column(columns["features"].astype(np.float32, copy=False), name="feature",
+                     copy=False)
     labels = getattr(dataset, "labels", None)
     if labels is not None:
         labels = np.asarray(labels)[index]

@@ -122,11 +122,35 @@ class ShardStore:
         """All shards gathered into one array per column, sorted by index.
 
         An index written twice (by two jobs sharing the folder at once; the processes of
-        one job never repeat an image) is kept once.
+        one job never repeat an image) is kept once. Numeric columns are filled into
+        arrays allocated once, one shard at a time, so a survey-size table costs its
+        own size in memory, not the several copies that concatenating and reordering
+        would make; text columns (short error messages) vary in width per shard and
+        are concatenated.
         """
-        parts = [dict(np.load(p)) for p in self.shards()]
-        if not parts:
+        paths = self.shards()
+        if not paths:
             raise ConfigError(f"cache={self.folder}: no shard has been written yet.")
-        index = np.concatenate([p["index"] for p in parts])
-        _, first = np.unique(index, return_index=True)
-        return {name: np.concatenate([p[name] for p in parts])[first] for name in parts[0]}
+        indices = [np.load(p)["index"] for p in paths]
+        _, first = np.unique(np.concatenate(indices), return_index=True)
+        # Row of the output that each stored row fills, -1 for a repeat.
+        slot = np.full(sum(len(i) for i in indices), -1, dtype=np.int64)
+        slot[first] = np.arange(len(first))
+        columns, texts, start = {}, {}, 0
+        for path, index in zip(paths, indices, strict=True):
+            rows = slot[start:start + len(index)]
+            start += len(index)
+            keep = rows >= 0
+            with np.load(path) as shard:
+                for name in shard.files:
+                    values = shard[name]
+                    if values.dtype.kind in "USO":
+                        texts.setdefault(name, []).append(values)
+                        continue
+                    if name not in columns:
+                        columns[name] = np.empty((len(first),) + values.shape[1:],
+                                                 values.dtype)
+                    columns[name][rows[keep]] = values[keep]
+        for name, parts in texts.items():
+            columns[name] = np.concatenate(parts)[first]
+        return columns

@@ -171,3 +171,21 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_shard_store_reads_rows_sorted_once_with_text_of_any_width(tmp_path):
+    store = ShardStore(tmp_path, {"model": "test"})
+    # Written out of order, one index (3) twice (by two jobs, with the same result) and
+    # error messages of different widths.
+    store.write([4, 3], features=np.array([[4.0, 40.0], [3.0, 30.0]], np.float32),
+                error=np.array(["unreadable file", ""]))
+    store.write([0, 1, 2], features=np.array([[0.0, 0.0], [1.0, 10.0], [2.0, 20.0]], np.float32),
+                error=np.array(["", "x", ""]))
+    store.write([3, 5], tag="-other-job", error=np.array(["", ""]),
+                features=np.array([[3.0, 30.0], [5.0, 50.0]], np.float32))
+    columns = store.read()
+    assert list(columns["index"]) == [0, 1, 2, 3, 4, 5]
+    np.testing.assert_allclose(columns["features"][:, 0], [0, 1, 2, 3, 4, 5])
+    np.testing.assert_allclose(columns["features"][:, 1], [0, 10, 20, 30, 40, 50])
+    assert columns["features"].dtype == np.float32
+    assert list(columns["error"]) == ["", "x", "", "", "unreadable file", ""]
