@@ -25,6 +25,7 @@ __all__ = [
     "AstrofmWarning",
     "HeaderWarning",
     "PluginWarning",
+    "DomainWarning",
 ]
 
 
@@ -102,3 +103,7 @@ class HeaderWarning(AstrofmWarning):
 
 class PluginWarning(AstrofmWarning):
     """A backbone plugin that failed to load; astrofm goes on without it."""
+
+
+class DomainWarning(AstrofmWarning):
+    """An image far outside what a model was trained on (another beam, dynamic range)."""

@@ -203,9 +203,12 @@ def _lightning_placement(args) -> dict:
 
 
 def _detect(args) -> int:
+    from astrofm.detect.snr import check_min_snr
     from astrofm.runtime import check_accelerator, check_loop, check_writable, parse_tile
 
     tile = None if args.tile == "whole" else parse_tile(args.tile, "--tile")
+    min_snr = check_min_snr(None if args.min_snr.lower() == "none" else args.min_snr,
+                            "--min-snr")
     if args.regions:
         check_writable(args.regions, "--regions")
     from astrofm.detect.catalog import check_catalog_path
@@ -220,14 +223,16 @@ def _detect(args) -> int:
     detector = load_saved(args.model, Detector, "Detector.save()")
     plane = None if args.plane is None else tuple(args.plane)
     tables = detector.detect(list(args.image), tile=tile, overlap=args.overlap,
-                             score_threshold=args.score, batch_size=args.batch_size,
+                             score_threshold=args.score, min_snr=min_snr,
+                             batch_size=args.batch_size,
                              hdu=args.hdu, plane=plane, progress=not args.quiet,
                              output=args.output, regions=args.regions, **where)
     if _global_rank() == 0:
         tiles = sum(t.meta["tiles"] for t in tables)
         skipped = sum(t.meta.get("skipped", 0) for t in tables)
         what = args.image[0] if len(tables) == 1 else f"{len(tables)} images"
-        print(f"{sum(len(t) for t in tables)} sources (score >= {args.score:g}) in {what}, "
+        cuts = f"score >= {args.score:g}" + ("" if min_snr is None else f", S/N >= {min_snr:g}")
+        print(f"{sum(len(t) for t in tables)} sources ({cuts}) in {what}, "
               f"{tiles} tiles ({skipped} blank, skipped) -> {args.output}"
               + (f", {args.regions}" if args.regions else ""))
     return 0
@@ -259,6 +264,9 @@ def add_parsers(sub) -> None:
     det.add_argument("--overlap", type=int, help="tile overlap in pixels (default: covers "
                      "the largest training source)")
     det.add_argument("--score", type=float, default=0.5, help="lowest score kept (default 0.5)")
+    det.add_argument("--min-snr", default="5", help="lowest peak signal-to-noise kept, "
+                     "measured on the image against the local rms (default 5, PyBDSF's "
+                     "thresh_pix); 'none' for no S/N cut")
     det.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
     det.add_argument("--hdu", type=hdu, help="FITS HDU index or name")
     det.add_argument("--plane", type=int, nargs="+", help="plane of a FITS cube")

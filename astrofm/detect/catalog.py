@@ -153,7 +153,8 @@ def catalog_to_boxes(catalog, wcs, shape, *, ra="RA", dec="DEC", major="Maj", mi
     return boxes[keep], keep
 
 
-def make_catalog(boxes, scores, labels, classes, *, wcs=None, source: str = "", meta=None):
+def make_catalog(boxes, scores, labels, classes, *, wcs=None, source: str = "", meta=None,
+                 columns=None):
     """A catalogue Table of detections.
 
     Parameters
@@ -172,6 +173,10 @@ def make_catalog(boxes, scores, labels, classes, *, wcs=None, source: str = "", 
         The image the detections come from (stored in ``meta``).
     meta : dict, optional
         Further metadata.
+    columns : dict, optional
+        Further ``(N,)`` columns of the detections (arrays or Quantities), placed after
+        ``score``, such as the ``peak``, ``rms`` and ``snr`` of
+        :class:`~astrofm.detect.snr.PeakSNR`.
 
     Returns
     -------
@@ -197,6 +202,8 @@ def make_catalog(boxes, scores, labels, classes, *, wcs=None, source: str = "", 
     table["width"] = (boxes[:, 2] - boxes[:, 0]) * u.pix
     table["height"] = (boxes[:, 3] - boxes[:, 1]) * u.pix
     table["score"] = scores
+    for name, values in (columns or {}).items():
+        table[name] = values[order]
     table["label"] = labels
     table["class_name"] = np.array([classes[i - 1] for i in labels], dtype=str) if len(
         labels) else np.zeros(0, dtype="U1")

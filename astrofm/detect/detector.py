@@ -111,7 +111,7 @@ class Detector:
         self._fixed = {"scale": input_scale, "anchor_sizes": anchor_sizes,
                        "aspect_ratios": aspect_ratios}
         self.network_options = {**network_options, **rcnn_options}
-        self.prior = self.preprocessing = self.network = None
+        self.prior = self.preprocessing = self.network = self.calibration = None
         self.history = {}
         if input_scale is not None and anchor_sizes is not None:
             ratios = aspect_ratios or (0.5, 1.0, 2.0)
@@ -210,12 +210,14 @@ class Detector:
         Returns
         -------
         Detector
-            ``self``, trained; ``history`` holds the epochs, the best validation mAP@0.5
-            and the training time.
+            ``self``, trained; ``history`` holds the epochs, the best validation mAP@0.5,
+            the training time and, in ``"fields"``, the training images' statistics
+            that :meth:`detect` checks images against (see :mod:`astrofm.detect.domain`).
         """
         import lightning.pytorch as pl
 
         from astrofm.data import subset, train_val_split
+        from astrofm.detect.domain import training_statistics
         from astrofm.detect.module import fit_network
         from astrofm.runtime import check_loop, non_negative_float, positive_float, positive_int
 
@@ -242,6 +244,7 @@ class Detector:
         elif not any(len(b) for b in boxes):
             raise DatasetError("train: the training images hold no boxes; there is no source "
                                "to learn from.")
+        fields = training_statistics(train)
         train = with_transform(train, self.preprocessing)
         if val is None:
             fit_idx, val_idx = train_val_split(train, val_fraction, seed)
@@ -254,7 +257,46 @@ class Detector:
             num_workers=num_workers, placement=placement, precision=precision,
             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
             max_steps=max_steps, val_every=val_every)
+        self.history["fields"] = fields
+        self.calibration = None  # the scores it mapped were those of the old weights
         self.network.cpu().eval()
+        return self
+
+    def calibrate(self, fields, *, min_snr: float | None = 5.0, iou_threshold: float = 0.5,
+                  tile=None, overlap=None, batch_size: int = 2, progress: bool = False):
+        """Calibrate the scores to purity on held-out fields (isotonic regression).
+
+        Afterwards :meth:`detect` writes the purity of each detection as ``score`` (the
+        network's as ``raw_score``), so ``score_threshold`` becomes a purity; saved
+        with the detector, and cleared by :meth:`fit`. See :mod:`astrofm.detect.calibrate`.
+
+        Parameters
+        ----------
+        fields : str, path or CocoDataset
+            Images with every source boxed, not used in training: generated fields
+            like the training set, or better, fields matched to the survey.
+        min_snr : float or None
+            Fit on the detections with at least this peak S/N, as :meth:`detect` keeps.
+        iou_threshold : float
+            Least IoU with a true box for a detection to count as real.
+        tile, overlap, batch_size, progress : optional
+            As for :meth:`evaluate`.
+
+        Returns
+        -------
+        Detector
+            ``self``; ``calibration`` holds the fitted
+            :class:`~astrofm.detect.calibrate.ScoreCalibration`.
+        """
+        from astrofm.detect.anchors import check_number
+        from astrofm.detect.calibrate import fit_calibration
+        from astrofm.detect.snr import check_min_snr
+
+        self._require_network("calibrate")
+        self.calibration = fit_calibration(
+            self, fields, min_snr=check_min_snr(min_snr),
+            iou_threshold=check_number("iou_threshold", iou_threshold, high=1), tile=tile,
+            overlap=overlap, batch_size=batch_size, progress=progress)
         return self
 
     # --------------------------------------------------------------- inference
@@ -271,9 +313,9 @@ class Detector:
         return run_tiled(self, source, **options)
 
     def detect(self, inputs, *, tile="auto", overlap=None, score_threshold: float = 0.5,
-               batch_size: int = 2, hdu=None, plane=None, min_valid: float = 0.02,
-               progress: bool = True, output=None, regions=None, device="auto", devices=1,
-               num_nodes: int = 1, strategy="auto"):
+               min_snr: float | None = 5.0, batch_size: int = 2, hdu=None, plane=None,
+               min_valid: float = 0.02, progress: bool = True, output=None, regions=None,
+               device="auto", devices=1, num_nodes: int = 1, strategy="auto"):
         """Find sources in images of any size; a catalogue per image, one merged file.
 
         The images are shared out over the processes of the job (see
@@ -291,6 +333,15 @@ class Detector:
             Tile overlap in pixels; default :attr:`default_overlap`.
         score_threshold : float
             Detections scoring lower are left out of the catalogue.
+        min_snr : float or None
+            Lowest peak S/N kept, measured on the image against the local rms (see
+            :mod:`astrofm.detect.snr`; columns ``peak``, ``rms``, ``snr``); 5 is
+            PyBDSF's ``thresh_pix``; None measures nothing. A detection needs both cuts.
+            They do different work: the S/N cut drops the noise peaks an uncalibrated
+            score lets through, but only the score can tell a sidelobe or artefact
+            above 5 sigma from a source, so ``score_threshold`` keeps its 0.5: lowering
+            it trades artefacts for faint sources, best set from a survey's own
+            precision and recall.
         batch_size : int
             Tiles per forward pass.
         hdu, plane : optional
@@ -315,14 +366,23 @@ class Detector:
         Returns
         -------
         astropy.table.Table or list of Table
-            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling.
-            Every process returns the catalogues of all the images.
+            See :func:`astrofm.detect.catalog.make_catalog`; ``meta`` records the tiling,
+            the cuts and the image's statistics (``field``). Every process returns the
+            catalogues of all the images.
+
+        Warns
+        -----
+        DomainWarning
+            Once per image whose dynamic range or beam in pixels lies far outside
+            those of the training fields (see :mod:`astrofm.detect.domain`).
         """
+        from astrofm.detect.snr import check_min_snr
         from astrofm.detect.survey import detect_mosaics
         from astrofm.detect.tiling import check_detect_options, check_tile
         from astrofm.runtime import check_loop
 
         self._require_network("detect")
+        min_snr = check_min_snr(min_snr)
         many = isinstance(inputs, list | tuple)
         tile = check_detect_options(tile, batch_size, output, regions)
         placement = {"device": device, **check_loop(device=device, devices=devices,
@@ -331,7 +391,7 @@ class Detector:
             check_tile(tile, self.default_overlap if overlap is None else int(overlap),
                        self.min_tile)
         options = {"tile": tile, "overlap": overlap, "score_threshold": float(score_threshold),
-                   "batch_size": batch_size, "hdu": hdu,
+                   "min_snr": min_snr, "batch_size": batch_size, "hdu": hdu,
                    "plane": None if plane is None else tuple(plane),
                    "min_valid": float(min_valid), "progress": progress}
         tables = detect_mosaics(self, list(inputs) if many else [inputs], options,
@@ -339,7 +399,8 @@ class Detector:
         return tables if many else tables[0]
 
     def evaluate(self, test, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
-                 tile=None, overlap=None, batch_size: int = 2, progress: bool = False):
+                 min_snr: float | None = None, tile=None, overlap=None, batch_size: int = 2,
+                 progress: bool = False):
         """mAP at IoU 0.1 to 0.9 and 0.5:0.95, and P/R/F1 at a threshold, on a test set.
 
         Boxes are compared in the original pixels of each image, so the result does
@@ -350,7 +411,13 @@ class Detector:
         test : str, path or CocoDataset
             Test images with true boxes.
         score_threshold, iou_threshold : float
-            Where precision, recall and F1 are counted.
+            Where precision, recall and F1 are counted; on the network's raw scores,
+            even after :meth:`calibrate`, so that mAP keeps the network's full ranking
+            (the calibration ties the scores within each of its steps).
+        min_snr : float, optional
+            Score only the detections with at least this peak S/N, as :meth:`detect`
+            keeps them (mAP then ranks the catalogue after the S/N cut); None, the
+            default, scores every detection, so mAP measures the network's ranking.
         tile, overlap, batch_size, progress : optional
             As for :meth:`detect` (default: whole images).
 
@@ -359,15 +426,20 @@ class Detector:
         DetectionReport
         """
         from astrofm.detect.metrics import detection_metrics
+        from astrofm.detect.snr import check_min_snr
+        from astrofm.detect.survey import snr_filter
 
         self._require_network("evaluate")
+        min_snr = check_min_snr(min_snr)
         test = detection_set(test, "test")
         preds, truths = [], []
         for i in range(len(test)):
-            (boxes, scores, labels), _, _ = self._run(
+            (boxes, scores, labels, measured), _, _ = self._run(
                 test.load(i), tile=tile, overlap=overlap, batch_size=batch_size, hdu=None,
-                plane=None, min_valid=0.0, progress=progress)
-            preds.append({"boxes": boxes, "scores": scores, "labels": labels})
+                plane=None, min_valid=0.0, progress=progress, snr=min_snr is not None)
+            keep = snr_filter(scores, measured, -np.inf, min_snr)
+            preds.append({"boxes": boxes[keep], "scores": scores[keep],
+                          "labels": labels[keep]})
             truths.append(boxes_of(test, i))
         report = detection_metrics(preds, truths, score_threshold=score_threshold,
                                     iou_threshold=iou_threshold)

@@ -23,7 +23,8 @@ import torch
 from astrofm.backbones.weights import weights_note
 from astrofm.errors import ConfigError
 
-__all__ = ["DetectionReport", "detection_metrics", "match_counts", "IOU_STEPS", "COCO_IOUS"]
+__all__ = ["DetectionReport", "detection_metrics", "match_counts", "matched", "IOU_STEPS",
+           "COCO_IOUS"]
 
 #: The reference study's IoU thresholds, 0.1 to 0.9.
 IOU_STEPS = tuple(round(0.1 * i, 2) for i in range(1, 10))
@@ -119,6 +120,45 @@ def _as_dict(item, what, with_scores):
     return out
 
 
+def matched(pred, true, iou_threshold: float) -> np.ndarray:
+    """Which detections of one image match a true box, matched greedily best score first.
+
+    Each detection takes the unmatched true box of its class with which it has the
+    highest IoU, if that IoU reaches ``iou_threshold``.
+
+    Parameters
+    ----------
+    pred : dict
+        ``boxes`` (N, 4), ``scores`` (N,), ``labels`` (N,) tensors.
+    true : dict
+        ``boxes`` (M, 4), ``labels`` (M,) tensors.
+    iou_threshold : float
+        Least IoU of a match.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``(N,)``, in the order of ``pred``.
+    """
+    from torchvision.ops import box_iou
+
+    boxes, labels = pred["boxes"], pred["labels"]
+    hit = np.zeros(len(boxes), dtype=bool)
+    if not len(boxes) or not len(true["boxes"]):
+        return hit
+    order = torch.argsort(pred["scores"], descending=True, stable=True)
+    free = torch.ones(len(true["boxes"]), dtype=torch.bool)
+    iou = box_iou(boxes, true["boxes"])
+    for i in order.tolist():
+        candidates = iou[i].clone()
+        candidates[~free | (true["labels"] != labels[i])] = -1.0
+        j = int(torch.argmax(candidates))
+        if candidates[j] >= iou_threshold:
+            free[j] = False
+            hit[i] = True
+    return hit
+
+
 def match_counts(pred, true, score_threshold: float, iou_threshold: float):
     """True positives, false positives and false negatives of one image.
 
@@ -131,31 +171,17 @@ def match_counts(pred, true, score_threshold: float, iou_threshold: float):
     score_threshold : float
         Detections scoring lower are ignored.
     iou_threshold : float
-        Least IoU of a match.
+        Least IoU of a match (see :func:`matched`).
 
     Returns
     -------
     tuple of int
         ``(tp, fp, fn)``.
     """
-    from torchvision.ops import box_iou
-
     keep = pred["scores"] >= score_threshold
-    boxes, labels = pred["boxes"][keep], pred["labels"][keep]
-    order = torch.argsort(pred["scores"][keep], descending=True, stable=True)
-    free = torch.ones(len(true["boxes"]), dtype=torch.bool)
-    iou = box_iou(boxes, true["boxes"]) if len(boxes) and len(true["boxes"]) else None
-    tp = 0
-    for i in order.tolist():
-        if iou is None:
-            break
-        candidates = iou[i].clone()
-        candidates[~free | (true["labels"] != labels[i])] = -1.0
-        j = int(torch.argmax(candidates)) if len(candidates) else -1
-        if j >= 0 and candidates[j] >= iou_threshold:
-            free[j] = False
-            tp += 1
-    return tp, len(boxes) - tp, len(true["boxes"]) - tp
+    tp = int(matched({k: pred[k][keep] for k in ("boxes", "scores", "labels")}, true,
+                     iou_threshold).sum())
+    return tp, int(keep.sum()) - tp, len(true["boxes"]) - tp
 
 
 def detection_metrics(predictions, targets, *, score_threshold: float = 0.5,

@@ -50,7 +50,8 @@ def save_detector(det, path) -> Path:
               "tuning_options": det.tuning_options, "classes": det.classes,
               "min_patches": det.min_patches, "prior": det.prior.to_dict(),
               "preprocessing": det.preprocessing.to_dict(),
-              "network": det.network_options, "history": det.history}
+              "network": det.network_options, "history": det.history,
+              "calibration": det.calibration and det.calibration.to_dict()}
     import torch.distributed as dist
 
     # In a multi-process job (after fit with devices=2, say) every process holds the same
@@ -74,6 +75,7 @@ def load_detector(cls, config: dict, tensors: dict):
     its weights, whose digest must then match the one saved).
     """
     from astrofm.detect.anchors import BoxPrior
+    from astrofm.detect.calibrate import ScoreCalibration
     from astrofm.preprocess import from_dict
     from astrofm.saving import check_weights, load_stored
 
@@ -92,5 +94,7 @@ def load_detector(cls, config: dict, tensors: dict):
         load_stored(det.network, tensors, "network", stored=lambda key: not _is_backbone_key(key))
         check_weights(det.backbone, config["weights"], config["backbone_digest"], "detector")
     det.history = config.get("history", {})
+    if config.get("calibration"):
+        det.calibration = ScoreCalibration.from_dict(config["calibration"])
     det.network.eval()
     return det

@@ -24,12 +24,13 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 from astropy.table import Table
 
 from astrofm.errors import ConfigError
 
 __all__ = ["MosaicSet", "MosaicPredictor", "detect_mosaics", "merge_catalogs", "parts_folder",
-           "predict_images", "run_tiled", "catalog_of"]
+           "predict_images", "run_tiled", "snr_filter", "catalog_of"]
 
 
 class MosaicSet:
@@ -56,6 +57,16 @@ def _input_key(source):
     return os.path.abspath(source) if isinstance(source, str | os.PathLike) else None
 
 
+def _calibration_digest(calibration):
+    """What identifies a score calibration across runs (None without one)."""
+    import hashlib
+    import json
+
+    if calibration is None:
+        return None
+    return hashlib.sha256(json.dumps(calibration.to_dict()).encode()).hexdigest()[:16]
+
+
 class MosaicPredictor(pl.LightningModule):
     """Lightning's view of a detector that catalogues whole mosaics, one part each.
 
@@ -68,8 +79,8 @@ class MosaicPredictor(pl.LightningModule):
     parts : path
         Where each mosaic's catalogue goes, as ``<position>.ecsv``.
     options : dict
-        ``tile``, ``overlap``, ``score_threshold``, ``batch_size``, ``hdu``, ``plane``,
-        ``min_valid`` and ``progress`` of :meth:`Detector.detect`.
+        ``tile``, ``overlap``, ``score_threshold``, ``min_snr``, ``batch_size``,
+        ``hdu``, ``plane``, ``min_valid`` and ``progress`` of :meth:`Detector.detect`.
     shared : bool
         Whether every process of the job can see ``parts`` (False for a temporary
         folder, which then allows one process only).
@@ -84,7 +95,8 @@ class MosaicPredictor(pl.LightningModule):
         self.options, self.shared = dict(options), shared
         settings = {k: v for k, v in options.items() if k not in ("batch_size", "progress")}
         self.stamp = {**settings, "plane": None if settings["plane"] is None
-                      else list(settings["plane"]), "network": backbone_digest(self.network)}
+                      else list(settings["plane"]), "network": backbone_digest(self.network),
+                      "calibration": _calibration_digest(detector.calibration)}
 
     def setup(self, stage):
         if self.trainer.world_size > 1 and not self.shared:
@@ -138,8 +150,15 @@ def predict_images(detector, images) -> list:
 
 
 def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_valid,
-              progress):
-    """Detections of one image in its pixels, its reader, and the tiling information."""
+              progress, snr: bool = False, stats=None):
+    """Detections of one image in its pixels, its reader, and the tiling information.
+
+    The detections are ``(boxes, scores, labels, measured)``: ``measured`` holds the
+    columns of :class:`~astrofm.detect.snr.PeakSNR` when ``snr`` is true, and is empty
+    otherwise. Each tile read is also added to ``stats`` (a
+    :class:`~astrofm.detect.domain.FieldStats`) when one is given.
+    """
+    from astrofm.detect.snr import PeakSNR
     from astrofm.detect.tiling import MosaicReader, auto_tile, check_tile, detect_tiled
 
     overlap = detector.default_overlap if overlap is None else int(overlap)
@@ -151,25 +170,80 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
         tile, overlap = max(reader.shape), 0
     else:
         check_tile(int(tile), overlap, detector.min_tile)
+    peak_snr = PeakSNR(detector.prior.largest) if snr else None
+
+    def measure(image, boxes):
+        # Measured while the tile is in memory: a mosaic is read once, tile by tile.
+        if stats is not None:
+            stats.add(image.data, image.mask)
+        return {} if peak_snr is None else peak_snr(image, boxes)
+
     found = detect_tiled(reader, detector._predict, tile=int(tile), overlap=overlap,
                          batch_size=batch_size, nms_iou=detector.network_options["nms_iou"],
-                         min_valid=min_valid, progress=progress)
-    info = {"tile": int(tile), "overlap": overlap, **found[3]}
-    return found[:3], reader, info
+                         min_valid=min_valid, progress=progress, measure=measure)
+    info = {"tile": int(tile), "overlap": overlap, **found[4]}
+    return found[:4], reader, info
+
+
+def snr_filter(scores, measured: dict, score_threshold: float, min_snr) -> np.ndarray:
+    """Which detections a catalogue keeps.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        Detection scores.
+    measured : dict
+        The detections' ``snr`` (from :class:`~astrofm.detect.snr.PeakSNR`), when
+        ``min_snr`` is given.
+    score_threshold : float
+        Lowest score kept.
+    min_snr : float or None
+        Lowest peak S/N kept (a NaN S/N never passes); None applies no S/N cut.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    keep = np.asarray(scores) >= score_threshold
+    if min_snr is not None:
+        keep &= np.asarray(measured.get("snr", np.zeros(len(keep)))) >= min_snr
+    return keep
 
 
 def catalog_of(detector, source, options: dict) -> Table:
-    """The catalogue of one image (see :meth:`Detector.detect`)."""
-    from astrofm.detect.catalog import make_catalog
+    """The catalogue of one image (see :meth:`Detector.detect`).
 
-    threshold = options["score_threshold"]
-    (boxes, scores, labels), reader, info = detector._run(
+    The image's :class:`~astrofm.detect.domain.FieldStats` go in ``meta["field"]``, and a
+    :class:`~astrofm.errors.DomainWarning` is raised when they lie far outside
+    the detector's training fields.
+    """
+    from astrofm.detect.catalog import make_catalog
+    from astrofm.detect.domain import FieldStats, check_field
+    from astrofm.detect.snr import SNR_COLUMNS
+
+    threshold, min_snr = options["score_threshold"], options["min_snr"]
+    stats = FieldStats()
+    (boxes, scores, labels, measured), reader, info = detector._run(
         source, **{k: options[k] for k in ("tile", "overlap", "batch_size", "hdu", "plane",
-                                            "min_valid", "progress")})
-    keep = scores >= threshold
-    info.update(shape=list(reader.shape), score_threshold=float(threshold))
+                                            "min_valid", "progress")},
+        snr=min_snr is not None, stats=stats)
+    field = stats.result(reader.header, reader.wcs)
+    check_field(reader.name, field, detector.history.get("fields", {}))
+    columns = {}
+    if detector.calibration is not None:
+        columns["raw_score"] = scores
+        scores = detector.calibration(scores)
+    keep = snr_filter(scores, measured, threshold, min_snr)
+    columns = {name: values[keep] for name, values in columns.items()}
+    if min_snr is not None:
+        unit = reader.unit or 1
+        columns.update({name: measured.get(name, np.zeros(len(keep)))[keep]
+                        for name in SNR_COLUMNS})
+        columns["peak"], columns["rms"] = columns["peak"] * unit, columns["rms"] * unit
+    info.update(shape=list(reader.shape), score_threshold=float(threshold),
+                min_snr=min_snr, field=field, calibrated=detector.calibration is not None)
     return make_catalog(boxes[keep], scores[keep], labels[keep], detector.classes,
-                        wcs=reader.wcs, source=reader.name, meta=info)
+                        wcs=reader.wcs, source=reader.name, meta=info, columns=columns)
 
 
 def merge_catalogs(tables) -> Table:
@@ -198,6 +272,7 @@ def merge_catalogs(tables) -> Table:
     first = tables[0].meta
     merged.meta = {"box_convention": first["box_convention"], "classes": first["classes"],
                    "score_threshold": first.get("score_threshold"),
+                   "min_snr": first.get("min_snr"),
                    "images": [{k: v for k, v in t.meta.items() if k not in
                                ("wcs", "box_convention", "classes", "part")} for t in tables]}
     return merged

@@ -108,6 +108,8 @@ class MosaicReader:
         Celestial WCS of the whole image.
     name : str
         The source, for messages and the catalogue.
+    header : astropy.io.fits.Header or None
+        Header of the image's HDU (its beam, for instance); None for arrays.
     """
 
     def __init__(self, source, *, hdu=None, plane=None):
@@ -126,6 +128,7 @@ class MosaicReader:
         self.name = image.source
         self.display = image.display
         self.unit = image.unit
+        self.header = image.header
 
     def _describe_fits(self, path, hdu, plane):
         from astropy.io import fits
@@ -141,7 +144,7 @@ class MosaicReader:
             shape = tuple(int(n) for n in hdul[self._hdu].shape)
             self.wcs = celestial_wcs(read_wcs(header, fobj=hdul, source=self.name),
                                      source=self.name)
-        self._path = path
+        self._path, self.header = path, header
         self._key = plane_index(shape, plane, source=self.name, channels=False)[:-2]
         self.shape = shape[-2:]
         self.unit = parse_unit(header.get("BUNIT"), source=self.name)
@@ -200,7 +203,7 @@ def _masked_centres(image: AstroImage, boxes: np.ndarray) -> np.ndarray:
 
 def detect_tiled(reader: MosaicReader, predict, *, tile: int, overlap: int,
                  batch_size: int = 2, nms_iou: float = 0.5, min_valid: float = 0.02,
-                 progress: bool = True):
+                 progress: bool = True, measure=None):
     """Run ``predict`` over the tiles of an image and merge the detections.
 
     Parameters
@@ -220,11 +223,19 @@ def detect_tiled(reader: MosaicReader, predict, *, tile: int, overlap: int,
         Smallest fraction of valid pixels for a tile to be processed.
     progress : bool
         Show a progress bar.
+    measure : callable, optional
+        ``measure(tile, boxes) -> dict of (N,) arrays``: values of the detections
+        taken from the pixels of the tile that owns them (while it is in memory), such
+        as :class:`~astrofm.detect.snr.PeakSNR`; called for every tile fed to
+        ``predict``.
 
     Returns
     -------
     boxes, scores, labels : numpy.ndarray
         Merged detections, ``(N, 4)``, ``(N,)``, ``(N,)``.
+    measured : dict of numpy.ndarray
+        What ``measure`` returned for the merged detections (empty without it, or
+        when no tile was read).
     info : dict
         ``tiles`` (number), ``skipped`` (tiles not fed to the model).
     """
@@ -247,18 +258,21 @@ def detect_tiled(reader: MosaicReader, predict, *, tile: int, overlap: int,
                 boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
                 cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
                 keep = w.owns(cx, cy) & ~_masked_centres(image, boxes)
-                found.append((boxes[keep], np.asarray(scores)[keep], np.asarray(labels)[keep]))
+                found.append((boxes[keep], np.asarray(scores)[keep], np.asarray(labels)[keep],
+                              {} if measure is None else measure(image, boxes[keep])))
         bar.update(len(batch))
     bar.close()
     info = {"tiles": len(windows), "skipped": skipped}
     if not found:
-        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64), info
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64), {}, info
     boxes = np.concatenate([f[0] for f in found])
     scores = np.concatenate([f[1] for f in found]).astype(float)
     labels = np.concatenate([f[2] for f in found]).astype(np.int64)
     keep = batched_nms(torch.as_tensor(boxes), torch.as_tensor(scores),
                        torch.as_tensor(labels), nms_iou).numpy()
-    return boxes[keep], scores[keep], labels[keep], info
+    measured = {name: np.concatenate([f[3][name] for f in found])[keep]
+                for name in found[0][3]}
+    return boxes[keep], scores[keep], labels[keep], measured, info
 
 
 def check_tile(tile: int, overlap: int, minimum: int) -> None:

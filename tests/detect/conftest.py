@@ -24,6 +24,24 @@ def tiny_detector(model="dinov2-small", tuning="frozen", **options):
     return Detector(model, tuning, **options)
 
 
+def fake_network(det, boxes, scores):
+    """Make ``det`` find ``boxes`` (whole-image pixels) with ``scores``, tile by tile."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=float)
+
+    def predict(images):
+        out = []
+        for tile in images:
+            x0, y0 = tile.geometry.offset
+            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+            on = (cx >= x0) & (cx < x0 + tile.width) & (cy >= y0) & (cy < y0 + tile.height)
+            out.append((boxes[on], scores[on], np.ones(on.sum(), dtype=int)))
+        return out
+
+    det._predict = predict
+    return det
+
+
 @pytest.fixture(scope="session")
 def fields(tmp_path_factory):
     """Six generated 64 px fields with their COCO JSON (a few sources each)."""

@@ -67,7 +67,7 @@ def test_tiles_merge_without_duplicates_at_borders():
     truth = np.array([[x - 6, y - 5, x + 6, y + 5] for x in centres for y in centres])
     scores = np.linspace(0.9, 0.6, len(truth))
     reader = MosaicReader(np.random.default_rng(2).normal(size=(150, 150)))
-    boxes, got, _, info = detect_tiled(reader, _oracle(truth, scores), tile=60, overlap=16,
+    boxes, got, _, _, info = detect_tiled(reader, _oracle(truth, scores), tile=60, overlap=16,
                                        progress=False)
     assert info == {"tiles": 16, "skipped": 0}
     assert len(boxes) == len(truth)
@@ -92,7 +92,7 @@ def test_nan_and_blank_tiles_are_skipped(tmp_path):
     assert reader.shape == (128, 128)
     window = tile_windows(reader.shape, 32, 0)[3]
     np.testing.assert_array_equal(reader.read([window])[0].data, data[:32, 96:128])
-    boxes, _, _, info = detect_tiled(reader, predict, tile=32, overlap=0, progress=False)
+    boxes, _, _, _, info = detect_tiled(reader, predict, tile=32, overlap=0, progress=False)
     assert info["tiles"] == 16 and info["skipped"] == 12  # 8 NaN tiles, 4 blank ones
     assert all(isinstance(im, AstroImage) and im.geometry.offset[0] >= 64 for im in seen)
     assert len(boxes) == 4 * 2  # every detection lies on valid pixels of a kept tile
