@@ -18,7 +18,7 @@ __all__ = ["add_parsers", "train_detector", "evaluate_detector", "refuse", "CLAS
 # Options of `astrofm train` and `evaluate` that only one kind of model takes.
 CLASSIFIER_ONLY = ("size", "pooling", "solver", "hidden", "patience", "warmup_epochs",
                    "unlabeled", "semi", "threshold", "unlabeled_ratio",
-                   "features_cache", "no_augment")
+                   "features_cache")
 DETECTOR_ONLY = ("catalog", "weight_decay", "max_steps")
 DETECTOR_EVALUATE = ("catalog", "figure", "score", "iou")
 
@@ -102,6 +102,8 @@ def train_detector(args) -> int:
     fit = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
            "weight_decay": args.weight_decay, "seed": args.seed,
            "precision": args.precision, "max_steps": args.max_steps}
+    if args.no_augment:
+        fit["augment"] = False
     fit = {**{k: v for k, v in fit.items() if v is not None}, **placement(args)}
     for name in ("epochs", "batch_size", "max_steps"):
         if name in fit:

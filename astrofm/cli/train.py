@@ -219,7 +219,9 @@ def add_parsers(sub) -> None:
     trn.add_argument("--lora-rank", type=int)
     trn.add_argument("--warmup-epochs", type=int, help="head-only epochs of --tuning full")
     trn.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    trn.add_argument("--no-augment", action="store_true", help="no flips, rotations, shifts")
+    trn.add_argument("--no-augment", action="store_true", help="train without augmentation "
+                     "(flips, rotations, shifts; for --task detect also blur, contrast, "
+                     "noise and background)")
     trn.add_argument("--unlabeled", nargs="+", metavar="PATH", help="unlabelled images for "
                      "--semi: image files, or one .npz of images (refused if they share an "
                      "image with --test)")

@@ -12,6 +12,7 @@
     det.save("finder.astrofm"); astrofm.load("finder.astrofm")
 
 Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
+:mod:`~astrofm.detect.augment` (training augmentation),
 :mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
 (the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.survey` (many mosaics over
@@ -32,6 +33,7 @@ Scores next to a classical finder and against catalogues of positions:
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
+from astrofm.detect.augment import DetectionAugment
 from astrofm.detect.baseline import segmentation_catalog
 from astrofm.detect.catalog import (
     catalog_to_boxes,
@@ -57,6 +59,7 @@ from astrofm.detect.target import TargetStats, measure_target
 
 __all__ = [
     "Detector",
+    "DetectionAugment",
     "BoxPrior",
     "box_prior",
     "DetectionReport",

@@ -168,7 +168,7 @@ class Detector:
             val_fraction: float = 0.1, seed: int = 0, num_workers: int = 0, device="auto",
             devices="auto", num_nodes: int = 1, strategy="auto", precision=None,
             checkpoint_dir=None, resume: bool = False, progress: bool = True,
-            max_steps: int = -1, val_every: int = 1):
+            max_steps: int = -1, val_every: int = 1, augment=True):
         """Train on a COCO data set; the epoch with the best validation mAP@0.5 is kept.
 
         Parameters
@@ -206,17 +206,24 @@ class Detector:
             stops before any validation, the last weights are kept.
         val_every : int
             Validate every this many epochs.
+        augment : bool or DetectionAugment
+            Random views of the training images, boxes moved exactly (flips, 90-degree
+            rotations, jitter, blur, contrast, noise, background and PSF variation; see
+            :mod:`astrofm.detect.augment`): the defaults with True, none with False.
+            Validation images are never augmented.
 
         Returns
         -------
         Detector
             ``self``, trained; ``history`` holds the epochs, the best validation mAP@0.5,
-            the training time and, in ``"fields"``, the training images' statistics
-            that :meth:`detect` checks images against (see :mod:`astrofm.detect.domain`).
+            the training time, the augmentation's settings (``augment``) and, in
+            ``"fields"``, the training images' statistics that :meth:`detect` checks
+            images against (see :mod:`astrofm.detect.domain`).
         """
         import lightning.pytorch as pl
 
         from astrofm.data import subset, train_val_split
+        from astrofm.detect.augment import augmented, check_augment
         from astrofm.detect.domain import training_statistics
         from astrofm.detect.module import fit_network
         from astrofm.runtime import check_loop, non_negative_float, positive_float, positive_int
@@ -225,6 +232,7 @@ class Detector:
         positive_int(batch_size, "batch_size")
         positive_float(lr, "lr")
         non_negative_float(weight_decay, "weight_decay")
+        augment = check_augment(augment)
         placement = {"device": device, **check_loop(
             device=device, precision=precision, num_workers=num_workers, devices=devices,
             num_nodes=num_nodes, strategy=strategy)}
@@ -252,12 +260,14 @@ class Detector:
         else:
             val = with_transform(detection_set(val, "val"), self.preprocessing)
         self.history = fit_network(
-            self.network, train, val, epochs=epochs, batch_size=batch_size, lr=lr,
-            weight_decay=weight_decay, layer_decay=layer_decay, warmup=warmup, seed=seed,
+            self.network, augmented(train, self.preprocessing, augment, seed), val,
+            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+            layer_decay=layer_decay, warmup=warmup, seed=seed,
             num_workers=num_workers, placement=placement, precision=precision,
             checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
             max_steps=max_steps, val_every=val_every)
         self.history["fields"] = fields
+        self.history["augment"] = None if augment is None else augment.config()
         self.calibration = None  # the scores it mapped were those of the old weights
         self.network.cpu().eval()
         return self

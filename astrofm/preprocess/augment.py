@@ -10,6 +10,8 @@ still exists:
 1. on the float image **as loaded**, before any preprocessing step: extra Gaussian
    noise at a multiple of the image's own noise rms (``astropy.stats.mad_std``, robust
    to the source), and a PSF-like Gaussian blur (``torchvision.transforms.v2``);
+   :func:`add_background` adds a background offset and gradient in units of that rms
+   (the detector's augmentation, :mod:`astrofm.detect.augment`, uses it);
 2. **inside the preprocessing**: the clip and stretch limits are varied, by rebuilding
    the classifier's own pipeline with jittered :class:`~astrofm.preprocess.SigmaClip`
    thresholds and :class:`~astrofm.preprocess.Stretch` interval / stretch parameters;
@@ -36,7 +38,7 @@ from astrofm.errors import ConfigError
 from astrofm.image import AstroImage
 from astrofm.preprocess.base import from_dict
 
-__all__ = ["StrongAugment", "add_noise", "image_rms"]
+__all__ = ["StrongAugment", "add_noise", "add_background", "psf_blur", "image_rms"]
 
 # astropy's own defaults of the stretch parameter ``a``, used when a pipeline leaves it out.
 _STRETCH_A = {"asinh": AsinhStretch().a, "log": LogStretch().a, "sinh": SinhStretch().a}
@@ -64,6 +66,39 @@ def add_noise(image: AstroImage, factor: float, generator: np.random.Generator) 
         data += generator.normal(0.0, sigma, size=data.shape).astype(np.float32)
     return image.with_step({"step": "augment-noise", "factor": float(factor)}, data,
                            mask=image.mask)
+
+
+def add_background(image: AstroImage, offset: float, gradient: float,
+                   angle: float) -> AstroImage:
+    """``image`` plus a plane, in units of the image's own rms.
+
+    The plane is ``offset`` at the centre of the image and changes by ``gradient``
+    from the centre to the middle of an edge of the longer side, along the direction
+    ``angle`` (radians, counter-clockwise from the ``x`` axis of the array): a
+    background that a calibration or a subtraction left behind.
+    """
+    rms = image_rms(image)
+    h, w = image.data.shape[-2:]
+    y, x = np.mgrid[:h, :w].astype(np.float64)
+    along = (x - (w - 1) / 2) * math.cos(angle) + (y - (h - 1) / 2) * math.sin(angle)
+    plane = rms * (offset + gradient * along / (max(h, w) / 2))
+    data = (image.data + plane).astype(np.float32)
+    return image.with_step({"step": "augment-background", "offset": float(offset),
+                            "gradient": float(gradient), "angle": float(angle)}, data,
+                           mask=image.mask)
+
+
+def psf_blur(image: AstroImage, sigma: float) -> AstroImage:
+    """``image`` convolved with a circular Gaussian of ``sigma`` pixels: a broader PSF.
+
+    Masked pixels count as 0 in the convolution and stay masked.
+    """
+    kernel = 2 * math.ceil(3 * sigma) + 1
+    data = torch.from_numpy(np.where(image.mask, np.float32(0), image.data))
+    planar = data if data.ndim == 3 else data[None]
+    blurred = v2.functional.gaussian_blur(planar, [kernel, kernel], [sigma, sigma])
+    return image.with_step({"step": "augment-blur", "sigma": sigma},
+                           blurred.reshape(data.shape).numpy(), mask=image.mask)
 
 
 def _jitter(config: dict, u, limits: float, stretch: float) -> dict:
@@ -155,13 +190,7 @@ class StrongAugment:
         generator = np.random.default_rng(int(torch.randint(0, 2**62, ())))
         image = add_noise(image, self._uniform(*self.noise), generator)
         if self.blur[1] > 0 and float(torch.rand(())) < self.blur_p:
-            sigma = self._uniform(*self.blur)
-            kernel = 2 * math.ceil(3 * sigma) + 1
-            data = torch.from_numpy(np.where(image.mask, np.float32(0), image.data))
-            planar = data if data.ndim == 3 else data[None]
-            blurred = v2.functional.gaussian_blur(planar, [kernel, kernel], [sigma, sigma])
-            image = image.with_step({"step": "augment-blur", "sigma": sigma},
-                                    blurred.reshape(data.shape).numpy(), mask=image.mask)
+            image = psf_blur(image, self._uniform(*self.blur))
         return image
 
     def pipeline(self):

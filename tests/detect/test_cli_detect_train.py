@@ -177,3 +177,13 @@ def test_evaluate_refuses_a_confusion_figure_for_a_detector(trained, fields, tmp
     err = capsys.readouterr().err
     assert code == 2 and "--confusion" in err and "--figure" in err
     assert not (tmp_path / "c.png").exists()
+
+
+def test_train_augments_by_default_and_no_augment_turns_it_off(trained, fields, tmp_path):
+    from astrofm.detect import DetectionAugment
+
+    assert astrofm.load(trained[0]).history["augment"] == DetectionAugment().config()
+    model = tmp_path / "plain.astrofm"
+    assert main(["train", "--task", "detect", str(fields), "-o", str(model), *TINY,
+                 "--no-augment", "--max-steps", "1"]) == 0
+    assert astrofm.load(model).history["augment"] is None

@@ -49,8 +49,17 @@ def logged(table, path):  # every catalogue a process writes leaves a line here
 catalog.write_catalog = logged
 where = {"device": "cpu", "devices": 2, "strategy": "ddp"}
 det = astrofm.load(start)
+# Augmented: a step, and each rank's first view of image 0 (a stream of its own).
+det.fit(train, val, epochs=1, batch_size=4, max_steps=1, seed=0, progress=False, **where)
+from astrofm.data import CocoDataset
+from astrofm.detect.augment import DetectionAugment, augmented
+
+view = augmented(CocoDataset(train), det.preprocessing, DetectionAugment(), 0)[0]
+torch.save({"view": view[0], "augment": det.history["augment"]}, out / f"view-{rank}.pt")
+# Not augmented: the weights can be compared with those of one process.
+det = astrofm.load(start)
 det.fit(train, val, epochs=2, batch_size=4, lr=1e-3, seed=0, progress=False,
-        checkpoint_dir=out / "checkpoints", **where)
+        checkpoint_dir=out / "checkpoints", augment=False, **where)
 torch.save(det.network.state_dict(), out / f"weights-{rank}.pt")
 (out / f"history-{rank}.json").write_text(json.dumps(det.history))
 det.save(out / "trained.astrofm")
@@ -135,7 +144,7 @@ def test_two_processes_train_the_weights_of_one_with_the_same_effective_batch(da
 
     one = astrofm.load(data["start"]).fit(data["train"], data["val"], epochs=2, batch_size=8,
                                           lr=1e-3, seed=0, progress=False, device="cpu",
-                                          devices=1)
+                                          devices=1, augment=False)
     assert one.history["steps"] == histories[0]["steps"]
     start = astrofm.load(data["start"]).network.state_dict()
     ours = one.network.state_dict()
@@ -150,6 +159,15 @@ def test_two_processes_train_the_weights_of_one_with_the_same_effective_batch(da
     names = sorted(p.name for p in (torchrun / "checkpoints").iterdir())
     assert len(names) == 2 and names[0].startswith("best-epoch=") and names[1] == "last.ckpt"
     assert not list(torchrun.glob(".*tmp*"))
+
+
+def test_two_processes_train_augmented_each_with_a_stream_of_its_own(torchrun):
+    from astrofm.detect import DetectionAugment
+
+    views = [torch.load(torchrun / f"view-{r}.pt") for r in (0, 1)]
+    assert views[0]["augment"] == views[1]["augment"] == DetectionAugment().config()
+    a, b = views[0]["view"], views[1]["view"]
+    assert not (a.shape == b.shape and torch.allclose(a, b, atol=1e-3))
 
 
 def test_two_processes_write_the_catalogue_of_one_once(data, torchrun, tmp_path):
