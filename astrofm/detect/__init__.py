@@ -26,10 +26,15 @@ many processes), :mod:`~astrofm.detect.snr` (peak S/N of detections),
 :mod:`~astrofm.detect.simulate_like` and :mod:`~astrofm.detect.target` (fields matched
 to a real image) and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in
 RGZ classes).
+
+Scores next to a classical finder and against catalogues of positions:
+:mod:`~astrofm.detect.baseline` (photutils segmentation with deblending) and
+:mod:`~astrofm.detect.positions` (recall within a radius, false detections).
 """
 
 from astrofm.detect.anchors import BoxPrior, box_prior
 from astrofm.detect.augment import DetectionAugment
+from astrofm.detect.baseline import segmentation_catalog
 from astrofm.detect.catalog import (
     catalog_to_boxes,
     ellipse_boxes,
@@ -41,6 +46,7 @@ from astrofm.detect.catalog import (
 from astrofm.detect.catalog_coco import catalog_to_coco
 from astrofm.detect.detector import Detector
 from astrofm.detect.metrics import IOU_STEPS, DetectionReport, detection_metrics
+from astrofm.detect.positions import PositionReport, match_positions, position_metrics
 from astrofm.detect.radio_galaxies import (
     RGZ_KINDS,
     rgz_label,
@@ -59,6 +65,10 @@ __all__ = [
     "DetectionReport",
     "detection_metrics",
     "IOU_STEPS",
+    "segmentation_catalog",
+    "PositionReport",
+    "match_positions",
+    "position_metrics",
     "catalog_to_boxes",
     "catalog_to_coco",
     "ellipse_boxes",
