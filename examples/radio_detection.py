@@ -2,7 +2,8 @@
 
 A ResNet-18 Faster R-CNN is trained from random weights on generated radio fields
 (point and extended Gaussian sources at signal-to-noise ratios from 4 to 300, in
-noise correlated on the scale of the beam, with exact boxes), then evaluated on the
+noise correlated on the scale of the beam, with exact boxes for the sources at S/N 5
+and above, which a catalogue would keep; fainter ones stay unlabelled), then evaluated on the
 real WSRT image of Abell 2255 against the boxes of its PyBDSF source catalogue, next to
 a classical baseline: photutils image segmentation with deblending
 (:func:`astrofm.detect.baseline.segmentation_catalog`), its segments ranked by peak
