@@ -92,27 +92,20 @@ def fit_calibration(detector, fields, *, min_snr, iou_threshold: float, tile, ov
     DatasetError
         The detector finds nothing on the fields (at the S/N cut).
     """
-    import torch
     from sklearn.isotonic import IsotonicRegression
 
-    from astrofm.detect.datasets import boxes_of, detection_set
-    from astrofm.detect.metrics import matched
-    from astrofm.detect.survey import snr_filter
+    from astrofm.detect.datasets import detection_set
+    from astrofm.detect.metrics import _as_dict, matched
+    from astrofm.detect.survey import labelled_detections
 
     fields = detection_set(fields, "fields")
     scores, real = [], []
-    for i in range(len(fields)):
-        (boxes, found, labels, measured), _, _ = detector._run(
-            fields.load(i), tile=tile, overlap=overlap, batch_size=batch_size, hdu=None,
-            plane=None, min_valid=0.0, progress=progress, snr=min_snr is not None)
-        keep = snr_filter(found, measured, -np.inf, min_snr)
-        true_boxes, true_labels = boxes_of(fields, i)
-        pred = {"boxes": torch.as_tensor(boxes[keep], dtype=torch.float32).reshape(-1, 4),
-                "scores": torch.as_tensor(found[keep]), "labels": torch.as_tensor(labels[keep])}
-        true = {"boxes": torch.as_tensor(np.asarray(true_boxes), dtype=torch.float32).reshape(
-            -1, 4), "labels": torch.as_tensor(np.asarray(true_labels, dtype=np.int64))}
-        scores.append(found[keep])
-        real.append(matched(pred, true, iou_threshold))
+    for pred, truth in labelled_detections(detector, fields, min_snr=min_snr, tile=tile,
+                                           overlap=overlap, batch_size=batch_size,
+                                           progress=progress):
+        scores.append(pred["scores"])
+        real.append(matched(_as_dict(pred, "fields", True), _as_dict(truth, "fields", False),
+                            iou_threshold))
     scores, real = np.concatenate(scores), np.concatenate(real)
     if not len(scores):
         raise DatasetError(f"fields: the detector found nothing on its {len(fields)} images"

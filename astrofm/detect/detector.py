@@ -437,22 +437,15 @@ class Detector:
         """
         from astrofm.detect.metrics import detection_metrics
         from astrofm.detect.snr import check_min_snr
-        from astrofm.detect.survey import snr_filter
+        from astrofm.detect.survey import labelled_detections
 
         self._require_network("evaluate")
         min_snr = check_min_snr(min_snr)
-        test = detection_set(test, "test")
-        preds, truths = [], []
-        for i in range(len(test)):
-            (boxes, scores, labels, measured), _, _ = self._run(
-                test.load(i), tile=tile, overlap=overlap, batch_size=batch_size, hdu=None,
-                plane=None, min_valid=0.0, progress=progress, snr=min_snr is not None)
-            keep = snr_filter(scores, measured, -np.inf, min_snr)
-            preds.append({"boxes": boxes[keep], "scores": scores[keep],
-                          "labels": labels[keep]})
-            truths.append(boxes_of(test, i))
-        report = detection_metrics(preds, truths, score_threshold=score_threshold,
-                                    iou_threshold=iou_threshold)
+        found = list(labelled_detections(
+            self, detection_set(test, "test"), min_snr=min_snr, tile=tile, overlap=overlap,
+            batch_size=batch_size, progress=progress))
+        report = detection_metrics([p for p, _ in found], [t for _, t in found],
+                                    score_threshold=score_threshold, iou_threshold=iou_threshold)
         report.weights = self.backbone.weights_origin
         return report
 

@@ -185,6 +185,31 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
     return found[:4], reader, info
 
 
+def labelled_detections(detector, data, *, min_snr, tile, overlap, batch_size, progress):
+    """Detections of each image of a labelled set after the S/N cut, with its true boxes.
+
+    The one pass over a data set with boxes that :meth:`Detector.evaluate
+    <astrofm.detect.Detector.evaluate>` and :meth:`Detector.calibrate
+    <astrofm.detect.Detector.calibrate>` make: the network's raw scores, no score cut.
+
+    Yields
+    ------
+    pred : dict
+        ``boxes``, ``scores`` and ``labels`` (NumPy arrays) of the detections kept.
+    truth : tuple
+        ``(boxes, labels)`` of the image (:func:`~astrofm.detect.datasets.boxes_of`).
+    """
+    from astrofm.detect.datasets import boxes_of
+
+    for i in range(len(data)):
+        (boxes, scores, labels, measured), _, _ = detector._run(
+            data.load(i), tile=tile, overlap=overlap, batch_size=batch_size, hdu=None,
+            plane=None, min_valid=0.0, progress=progress, snr=min_snr is not None)
+        keep = snr_filter(scores, measured, -np.inf, min_snr)
+        yield ({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]},
+               boxes_of(data, i))
+
+
 def snr_filter(scores, measured: dict, score_threshold: float, min_snr) -> np.ndarray:
     """Which detections a catalogue keeps.
 
