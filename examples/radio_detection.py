@@ -35,16 +35,12 @@ from astropy.table import Table
 import astrofm
 from astrofm.detect import Detector, catalog_to_boxes, detection_metrics
 from astrofm.detect.baseline import segmentation_catalog
+from astrofm.detect.domain import beam_pixels
 from astrofm.detect.simulate import write_simulated
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pybdsf_wsrt_abell2255"
 IMAGE = "tbdsf_process_image.in_fits.pybdsf.ch0_I.fits"
 CATALOGUE = "tbdsf_process_image.in_fits.pybdsf.srl.FITS"
-
-
-def beam_pixels(image) -> float:
-    """FWHM of the restoring beam in pixels, from BMAJ and the pixel scale."""
-    return float(image.header["BMAJ"] / abs(image.wcs.wcs.cdelt[1]))
 
 
 def new_detector():
@@ -70,7 +66,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
 
     image = astrofm.load(args.data / IMAGE)
-    beam = beam_pixels(image)
+    beam = beam_pixels(image.header, image.wcs)
     truth, _ = catalog_to_boxes(Table.read(args.data / CATALOGUE), image.wcs, image.shape)
     print(f"Abell 2255 (WSRT): {image.shape[1]} x {image.shape[0]} px, beam {beam:.2f} px, "
           f"{len(truth)} catalogued sources")

@@ -61,11 +61,12 @@ from pathlib import Path
 import numpy as np
 from astropy.io.fits.verify import VerifyWarning
 from astropy.table import Table
-from radio_detection import CATALOGUE, IMAGE, beam_pixels, new_detector
+from radio_detection import CATALOGUE, IMAGE, new_detector
 
 import astrofm
 from astrofm.detect import catalog_to_boxes, detection_metrics, write_simulated_like
 from astrofm.detect.baseline import segmentation_catalog
+from astrofm.detect.domain import beam_pixels
 from astrofm.detect.positions import position_metrics
 from astrofm.errors import HeaderWarning
 from astrofm.image import AstroImage
@@ -143,7 +144,7 @@ def abell_rows(args):
     """Train on fields like one half of Abell 2255, score on the other, and the reverse."""
     image = astrofm.load(args.data / "pybdsf_wsrt_abell2255" / IMAGE)
     catalogue = Table.read(args.data / "pybdsf_wsrt_abell2255" / CATALOGUE)
-    beam, parts, rows = beam_pixels(image), halves(image), []
+    beam, parts, rows = beam_pixels(image.header, image.wcs), halves(image), []
     for fit_on, test_on in (("left", "right"), ("right", "left")):
         detector = train([parts[fit_on]], f"abell_{fit_on}", args)
         test = parts[test_on]
