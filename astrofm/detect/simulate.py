@@ -181,6 +181,19 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     return AstroImage(data.astype(np.float32), source="<simulated>"), sources
 
 
+def check_fields_folder(folder, name: str) -> Path:
+    """Check, before any field is drawn, that ``folder`` can take the fields' files.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``folder`` (a file, or not writable).
+    """
+    from astrofm.runtime import check_writable
+
+    return check_writable(Path(folder) / f"{name}.json", "folder")
+
+
 def _write_fields(folder, name: str, fields) -> Path:
     """Write ``(image, sources)`` pairs as FITS files (with their headers) and a COCO JSON
     of the boxes of their labelled sources."""
@@ -222,6 +235,7 @@ def write_simulated(folder, n: int, *, seed: int = 0, name: str = "fields", **op
     pathlib.Path
         The COCO JSON file, ready for :class:`astrofm.data.CocoDataset`.
     """
+    check_fields_folder(folder, name)
     fields = (simulate_field(seed=np.random.default_rng([seed, i]), **options)
               for i in range(int(n)))
     return _write_fields(folder, name, fields)

@@ -33,6 +33,7 @@ from astrofm.detect.simulate import (
     _render,
     _source_table,
     _write_fields,
+    check_fields_folder,
 )
 from astrofm.detect.target import _beam, _load, measure_target
 from astrofm.errors import ConfigError
@@ -265,4 +266,5 @@ def write_simulated_like(folder, image, n: int, *, seed: int = 0, name: str = "f
     pathlib.Path
         The COCO JSON file, ready for :class:`astrofm.data.CocoDataset`.
     """
+    check_fields_folder(folder, name)
     return _write_fields(folder, name, simulate_like(image, n, seed=seed, **options))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from astrofm.detect.simulate import LABEL_SNR, _check_label_snr, _covariance, _ellipse
-from astrofm.errors import ConfigError
+from astrofm.errors import ConfigError, ImageValueError
 from astrofm.image import AstroImage
 
 __all__ = ["TargetStats", "measure_target"]
@@ -84,8 +84,13 @@ def _load(image):
 
     image = image if isinstance(image, AstroImage) else load(image)
     if image.data.ndim != 2:
-        raise ConfigError(f"image={image.source!r}: simulations are matched to one 2-D image; "
-                          f"got shape {image.shape}. Load one plane or band (plane=, hdu=).")
+        raise ConfigError(f"image={image.source!r}: the noise, beam and sources are measured "
+                          f"on one 2-D image; got shape {image.shape}. Load one plane or band "
+                          "(plane=, hdu=).")
+    if not (np.isfinite(image.data) & ~image.mask).any():
+        raise ImageValueError(f"{image.source}: no valid pixel (every pixel is NaN, infinite "
+                              "or masked), so there is no noise or source to measure; give "
+                              "an image with data.")
     return image
 
 

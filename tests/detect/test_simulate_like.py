@@ -12,7 +12,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from astrofm import AstroImage
-from astrofm.detect import measure_target, simulate_like, write_simulated_like
+from astrofm.detect import measure_target, simulate_like, write_simulated, write_simulated_like
 from astrofm.errors import ConfigError
 
 RMS, BKG, BEAM, SIZE = 2e-3, 5e-3, 3.0, 128
@@ -226,3 +226,30 @@ def test_abell2255_beam_and_rms_are_plausible():
         assert np.isfinite(field.data).all()
         assert field.header["BMAJ"] == pytest.approx(0.015)
         assert np.array_equal(sources["labelled"], sources["snr"] >= 5.0)
+
+
+def test_an_image_without_valid_pixels_is_refused_by_name():
+    from astrofm.detect import segmentation_catalog
+    from astrofm.errors import ImageValueError
+
+    blank = AstroImage(np.full((64, 64), np.nan, np.float32), source="blank.fits")
+    for measure in (lambda: measure_target(blank, beam_fwhm=3.0),
+                    lambda: simulate_like(blank, 2, beam_fwhm=3.0),
+                    lambda: segmentation_catalog(blank, beam_fwhm=3.0)):
+        with pytest.raises(ImageValueError, match="blank.fits: no valid pixel"):
+            measure()
+
+
+def test_writing_into_a_file_is_refused_before_any_field_is_drawn(tmp_path, monkeypatch):
+    import sys
+
+    module = sys.modules["astrofm.detect.simulate_like"]  # the package's name is the function
+    not_a_folder = tmp_path / "fields"
+    not_a_folder.write_text("a file")
+    monkeypatch.setattr(module, "simulate_like", lambda *a, **k: pytest.fail("drew fields"))
+    target = AstroImage(np.zeros((64, 64), np.float32))
+    with pytest.raises(ConfigError, match="folder="):
+        write_simulated_like(not_a_folder, target, 2, beam_fwhm=3.0)
+    with pytest.raises(ConfigError, match="folder="):
+        write_simulated(not_a_folder, 2)
+    assert list(tmp_path.iterdir()) == [not_a_folder]
