@@ -11,8 +11,9 @@ SLURM's ``srun`` and Lightning's own process launcher all work.
 from __future__ import annotations
 
 import logging
+import sys
 
-__all__ = ["PLACEMENT", "make_trainer", "is_global_zero", "barrier", "global_rank"]
+__all__ = ["PLACEMENT", "make_trainer", "is_global_zero", "barrier", "global_rank", "shutdown"]
 
 #: Keyword arguments, common to every astrofm loop, that say where a job runs. They are
 #: Lightning's ``accelerator`` (named ``device`` in astrofm), ``devices``, ``num_nodes``
@@ -74,3 +75,22 @@ def global_rank() -> int:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
+def shutdown() -> None:
+    """End this process's part of a multi-process job; call it once, after the last loop.
+
+    Lightning starts the job's process group on the first fit and leaves it open, so
+    that later loops of the same script reuse it. Left open, gloo's worker threads
+    still hold tensors while the interpreter exits, and the process can abort
+    ("terminate called without an active exception") after all its work is done, which
+    ``torchrun`` reports as a failed job. ``astrofm`` commands call this when they
+    succeed; a Python script run under ``torchrun`` or ``srun`` should call it at its
+    end. Nothing happens in a process that runs alone.
+
+    Call it only on success: after an error on one rank, the other ranks may still be
+    inside a collective operation, and leaving the group to the launcher avoids a hang.
+    """
+    dist = sys.modules.get("torch.distributed")  # no process group without it imported
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

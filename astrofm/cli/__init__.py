@@ -17,6 +17,7 @@ from astrofm import __version__
 from astrofm.cli import detect, discover, embed, info, pretrain, study, train
 from astrofm.cli.common import _Parser
 from astrofm.errors import AstrofmError
+from astrofm.trainer import shutdown
 
 __all__ = ["main", "build_parser"]
 
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             # Lightning's own use of a deprecated torch API, repeated on every fit:
             # nothing a user can act on.
             warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-            return args.func(args)
+            status = args.func(args)
+        shutdown()
+        return status
     except AstrofmError as err:
         print(f"astrofm: error: {err}", file=sys.stderr)
         return 2

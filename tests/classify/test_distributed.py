@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 import astrofm.saving
+import astrofm.trainer
 from astrofm.classify import Classifier
 from astrofm.data import ArrayDataset
 
@@ -71,6 +72,7 @@ np.savez(out / f"rank{rank}.npz", full_state=state.numpy(),
      "full": tuned.history["val_macro_f1"], "best": tuned.history["best_val_macro_f1"],
      "loss": tuned.history["train_loss"],
      "best_epoch": tuned.history["best_epoch"]}))
+astrofm.trainer.shutdown()
 """
 
 

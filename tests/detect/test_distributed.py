@@ -34,6 +34,7 @@ import torch
 
 import astrofm
 import astrofm.detect.catalog as catalog
+import astrofm.trainer
 
 start, train, val, out, *mosaics = sys.argv[1:]
 out, rank = Path(out), int(os.environ["RANK"])
@@ -66,6 +67,7 @@ det.save(out / "trained.astrofm")
 tables = det.detect(mosaics, tile=64, overlap=8, score_threshold=0.0, progress=False,
                     output=out / "catalog.ecsv", regions=out / "catalog.reg", **where)
 (out / f"rows-{rank}.json").write_text(json.dumps([len(t) for t in tables]))
+astrofm.trainer.shutdown()
 '''
 
 
