@@ -39,7 +39,14 @@ from astrofm.detect.target import _beam, _load, measure_target
 from astrofm.errors import ConfigError
 from astrofm.image import AstroImage
 
-__all__ = ["simulate_like", "write_simulated_like"]
+__all__ = ["MIN_DENSITY", "simulate_like", "write_simulated_like"]
+
+#: Fewest labelled sources per beam area that the default ``n_sources`` generates. A
+#: cutout centred on one source (a FIRST or LoTSS cutout) has so few islands per pixel
+#: that fields drawn at its density are nearly all empty, and a detector trained on
+#: them finds nothing. One per 100 beams is a few per field, a few times the density
+#: of a deep survey (LoTSS-DR2 has about one source per 300 beams), far from confusion.
+MIN_DENSITY = 0.01
 
 
 def _noise_filter(acf, shape):
@@ -143,6 +150,13 @@ def _field(stats, corner, shape, turn, amplitude, rng, options):
                       source="<simulated like>"), sources
 
 
+def _labelled_density(stats) -> float:
+    """Labelled sources per pixel to generate: the image's, or :data:`MIN_DENSITY`."""
+    major, minor, _ = stats.beam
+    beam_area = np.pi / (4 * np.log(2)) * major * minor
+    return max(stats.island_density, MIN_DENSITY / beam_area)
+
+
 def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
                   extended_fraction: float = 0.3, extended_size=(1.0, 4.0),
                   label_snr: float = LABEL_SNR, beam_fwhm: float | None = None,
@@ -162,7 +176,8 @@ def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
         Number of sources per field, or the range it is drawn from. By default a
         Poisson draw whose mean makes the expected number of labelled sources per
         field equal to the image's number of islands at ``label_snr`` per pixel
-        times the field's area.
+        times the field's area, or :data:`MIN_DENSITY` per beam area where the image
+        is sparser.
     snr : (float, float), optional
         Peak signal-to-noise range, drawn log-uniformly; by default from 2, below the
         catalogue threshold so that faint unlabelled sources exist, to the image's
@@ -222,7 +237,7 @@ def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
     options["snr"] = lo, hi
     # Scaled so that the expected number above the threshold matches the image's.
     above = np.log(hi / max(lo, label_snr)) / np.log(hi / lo) if hi > max(lo, label_snr) else 0
-    options["mean_sources"] = stats.island_density * h * w / (above if above > 0 else 1.0)
+    options["mean_sources"] = _labelled_density(stats) * h * w / (above if above > 0 else 1.0)
     corners, distinct = _corners(stats.mask, (h, w), max_masked)
     if not len(corners):
         raise ConfigError(f"max_masked={max_masked!r}: no {h} x {w} patch of {image.source} "

@@ -13,6 +13,10 @@ of the tile that owns it:
     ``peak / rms``; NaN when the box holds no valid pixel or the noise cannot be
     measured, so that any S/N cut drops it.
 
+The position of that brightest pixel (``peak_x``, ``peak_y``) is kept too, for
+:func:`one_per_peak`: a source has one peak, so two boxes whose brightest pixel is
+the same pixel describe the same source, however little the boxes overlap.
+
 Background and noise come from photutils' :class:`~photutils.background.Background2D`
 on the tile (the whole image when it runs untiled), so a mosaic is never read whole:
 sigma-clipped medians and MAD standard deviations in boxes, median-filtered into smooth
@@ -25,10 +29,14 @@ import math
 
 import numpy as np
 
-__all__ = ["SNR_COLUMNS", "background_box", "single_plane", "PeakSNR", "check_min_snr"]
+__all__ = ["SNR_COLUMNS", "PEAK_POSITION", "background_box", "single_plane", "PeakSNR",
+           "one_per_peak", "check_min_snr"]
 
 #: The catalogue columns added by :class:`PeakSNR`, in order.
 SNR_COLUMNS = ("peak", "rms", "snr")
+#: Whole-image pixel indices (column, row) of each detection's brightest pixel, also
+#: measured by :class:`PeakSNR`.
+PEAK_POSITION = ("peak_x", "peak_y")
 #: Background boxes span this many of the largest training sources.
 BOX_PER_SOURCE = 4
 #: Smallest background box side, pixels: fewer pixels give a noisy rms.
@@ -127,10 +135,11 @@ class PeakSNR:
         Returns
         -------
         dict of numpy.ndarray
-            ``peak``, ``rms`` and ``snr``, each ``(N,)``.
+            ``peak``, ``rms``, ``snr``, ``peak_x`` and ``peak_y``, each ``(N,)``; the
+            positions are NaN where the S/N is.
         """
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-        out = {name: np.full(len(boxes), np.nan) for name in SNR_COLUMNS}
+        out = {name: np.full(len(boxes), np.nan) for name in SNR_COLUMNS + PEAK_POSITION}
         if not len(boxes):
             return out
         data, valid = single_plane(image.data, image.mask)
@@ -153,9 +162,43 @@ class PeakSNR:
             r, c = np.unravel_index(np.argmax(inside), inside.shape)
             out["peak"][i] = inside[r, c]
             out["rms"][i] = rms[r0 + r, c0 + c]
+            out["peak_x"][i], out["peak_y"][i] = x0 + c0 + c, y0 + r0 + r
         with np.errstate(divide="ignore", invalid="ignore"):
             out["snr"] = np.where(out["rms"] > 0, out["peak"] / out["rms"], np.nan)
         return out
+
+
+def one_per_peak(scores, measured: dict) -> np.ndarray:
+    """Indices of the detections kept when each peak pixel keeps one, its best scored.
+
+    Non-maximum suppression by IoU leaves a small box on a compact source and a larger
+    box around it, whose IoU is low; both contain the source's brightest pixel, and on
+    a real field such pairs are most of the false detections. A detection whose peak
+    (see :class:`PeakSNR`) is the peak of a higher-scoring one is therefore dropped,
+    whatever its class, since a catalogue has one row per source. Detections without a
+    measured peak are kept.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(N,)`` detection scores.
+    measured : dict of numpy.ndarray
+        What :class:`PeakSNR` measured for the detections (``peak_x`` and ``peak_y``).
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Indices kept, in their original order.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if not len(scores) or "peak_x" not in measured:
+        return np.arange(len(scores))
+    order = np.argsort(-scores, kind="stable")
+    x, y = measured["peak_x"][order], measured["peak_y"][order]
+    placed = np.isfinite(x) & np.isfinite(y)
+    # np.unique's first index of each peak, in score order, is that peak's best detection.
+    _, first = np.unique(np.stack([x[placed], y[placed]], -1), axis=0, return_index=True)
+    return np.sort(np.concatenate([order[placed][first], order[~placed]]))
 
 
 def check_min_snr(value, option: str = "min_snr"):

@@ -155,10 +155,11 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
 
     The detections are ``(boxes, scores, labels, measured)``: ``measured`` holds the
     columns of :class:`~astrofm.detect.snr.PeakSNR` when ``snr`` is true, and is empty
-    otherwise. Each tile read is also added to ``stats`` (a
+    otherwise. With ``snr``, each peak pixel keeps only its best-scored detection
+    (:func:`~astrofm.detect.snr.one_per_peak`). Each tile read is also added to ``stats`` (a
     :class:`~astrofm.detect.domain.FieldStats`) when one is given.
     """
-    from astrofm.detect.snr import PeakSNR
+    from astrofm.detect.snr import PeakSNR, one_per_peak
     from astrofm.detect.tiling import MosaicReader, auto_tile, check_tile, detect_tiled
 
     overlap = detector.default_overlap if overlap is None else int(overlap)
@@ -178,11 +179,14 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
             stats.add(image.data, image.mask)
         return {} if peak_snr is None else peak_snr(image, boxes)
 
-    found = detect_tiled(reader, detector._predict, tile=int(tile), overlap=overlap,
-                         batch_size=batch_size, nms_iou=detector.network_options["nms_iou"],
-                         min_valid=min_valid, progress=progress, measure=measure)
-    info = {"tile": int(tile), "overlap": overlap, **found[4]}
-    return found[:4], reader, info
+    boxes, scores, labels, measured, info = detect_tiled(
+        reader, detector._predict, tile=int(tile), overlap=overlap, batch_size=batch_size,
+        nms_iou=detector.network_options["nms_iou"], min_valid=min_valid, progress=progress,
+        measure=measure)
+    keep = one_per_peak(scores, measured)
+    found = (boxes[keep], scores[keep], labels[keep],
+             {name: values[keep] for name, values in measured.items()})
+    return found, reader, {"tile": int(tile), "overlap": overlap, **info}
 
 
 def labelled_detections(detector, data, *, min_snr, tile, overlap, batch_size, progress):

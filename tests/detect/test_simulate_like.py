@@ -137,6 +137,18 @@ def test_faint_sources_are_injected_but_not_labelled(target):
     assert faint > 0
 
 
+def test_a_sparse_target_still_gets_one_labelled_source_per_hundred_beams(target):
+    # Five islands on 128 x 128 pixels are sparser than 1 per 100 beams of FWHM 3 px
+    # (a beam is pi / (4 ln 2) 3^2 = 10.2 px^2), so the default follows the floor: on
+    # 32 x 32 fields with every source above S/N 5, a Poisson mean of 1024 / 1019.7.
+    beams = math.pi / (4 * math.log(2)) * BEAM ** 2
+    assert 5 / SIZE ** 2 < 0.01 / beams
+    fields = simulate_like(target, 400, shape=32, snr=(6.0, 20.0), seed=8)
+    counts = np.array([int(sources["labelled"].sum()) for _, sources in fields])
+    expected = 0.01 * 32 ** 2 / beams
+    assert counts.mean() == pytest.approx(expected, abs=4 * math.sqrt(expected / 400))
+
+
 def test_written_boxes_are_the_sources_at_or_above_label_snr(target, tmp_path):
     options = {"shape": 32, "snr": (2.0, 20.0), "n_sources": (4, 8), "label_snr": 6.0}
     path = write_simulated_like(tmp_path, target, 5, seed=5, **options)

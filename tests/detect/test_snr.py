@@ -7,7 +7,7 @@ from astropy.modeling.models import Gaussian2D
 
 from astrofm.cli import main
 from astrofm.detect.catalog import write_coco
-from astrofm.detect.snr import PeakSNR, background_box
+from astrofm.detect.snr import PeakSNR, background_box, one_per_peak
 from astrofm.errors import ConfigError
 from astrofm.geometry import Geometry
 from astrofm.image import AstroImage
@@ -67,6 +67,29 @@ def test_a_tile_measures_in_whole_image_pixels_and_a_blank_box_gets_nan():
     out = PeakSNR(largest=8)(tile, boxes)
     assert out["snr"][0] == pytest.approx(20, abs=4)
     assert np.isnan(out["peak"][1]) and np.isnan(out["snr"][1])
+
+
+def test_the_peak_position_is_in_whole_image_pixels():
+    data = _field((64, 64), [(20, 30, 40 * NOISE)])
+    out = PeakSNR(largest=8)(AstroImage(data, geometry=Geometry.crop(100, 200)),
+                             np.array([np.add(_box(20, 30), [100, 200, 100, 200])]))
+    # At S/N 40 the peak pixel is the centre pixel: its neighbours are at 0.88 of it.
+    assert (out["peak_x"][0], out["peak_y"][0]) == (120, 230)
+
+
+def test_each_peak_keeps_its_best_detection_whatever_the_overlap():
+    data = _field((96, 96), [(30, 30, 40 * NOISE), (60, 62, 30 * NOISE)])
+    boxes = np.array([_box(30, 30, half=3),     # the compact source's own box
+                      _box(30, 30, half=9),     # a larger box around it: IoU 1/9
+                      _box(60, 62, half=4),     # the second source
+                      [40.0, 50.0, 44.0, 54.0],  # noise, between them
+                      _box(31, 29, half=5)])    # a shifted box on the first source
+    scores = np.array([0.6, 0.9, 0.8, 0.3, 0.5])
+    measured = PeakSNR(largest=12)(AstroImage(data), boxes)
+    measured["peak_x"][3] = np.nan  # as for a box on blank pixels: never dropped
+    # Boxes 0, 1 and 4 share the first source's peak: the best scored (1) stays.
+    assert one_per_peak(scores, measured).tolist() == [1, 2, 3]
+    assert one_per_peak(scores, {}).tolist() == [0, 1, 2, 3, 4]  # no peaks measured
 
 
 def test_background_box_spans_four_sources_within_the_tile():
