@@ -50,6 +50,12 @@ def _check_label_snr(label_snr):
     return float(label_snr)
 
 
+def _check_fraction(value, name):
+    if not (isinstance(value, (int, float, np.number)) and 0 <= value <= 1):
+        raise ConfigError(f"{name}={value!r}: give a share of sources, from 0 to 1.")
+    return float(value)
+
+
 def _correlated_noise(shape, beam_fwhm, rms, rng):
     from astropy.convolution import Gaussian2DKernel, convolve_fft
 
@@ -111,16 +117,63 @@ def _render(shape, x, y, peak, major, minor, theta):
                             bbox_factor=10)
 
 
-def _source_table(shape, x, y, peak, snr, major, minor, theta, extended, *, label_snr,
-                  fwhm_scale):
-    boxes, _ = _clip(ellipse_boxes(x, y, major, minor, theta, fwhm_scale=fwhm_scale), shape)
-    return Table({"x": x, "y": y, "peak": peak, "snr": snr, "major": major, "minor": minor,
-                  "theta": theta, "extended": extended, "labelled": snr >= label_snr,
-                  "x0": boxes[:, 0], "y0": boxes[:, 1], "x1": boxes[:, 2], "y1": boxes[:, 3]})
+def _source_table(shape, parts, peak, entry, *, label_snr, fwhm_scale):
+    """One row per catalogue entry: the Gaussians of ``entry`` (see
+    :func:`~astrofm.detect.compound.catalogue_entries`) boxed by the union of theirs."""
+    n = int(entry.max()) + 1 if len(entry) else 0
+    boxes = ellipse_boxes(parts["x"], parts["y"], parts["major"], parts["minor"],
+                          parts["theta"], fwhm_scale=fwhm_scale)
+    union = np.stack([np.full(n, np.inf), np.full(n, np.inf), np.full(n, -np.inf),
+                      np.full(n, -np.inf)], -1)
+    for k, combine in enumerate((np.minimum, np.minimum, np.maximum, np.maximum)):
+        combine.at(union[:, k], entry, boxes[:, k])
+    union, inside = _clip(union, shape)
+    # Each entry is described by its brightest Gaussian, placed at the flux centre.
+    order = np.lexsort((-parts["snr"], entry))
+    brightest = order[np.r_[True, entry[order][1:] != entry[order][:-1]]] if n else order
+    weight = np.bincount(entry, peak, n)
+    snr = parts["snr"][brightest]
+    return Table({"x": np.bincount(entry, peak * parts["x"], n) / weight,
+                  "y": np.bincount(entry, peak * parts["y"], n) / weight,
+                  "peak": peak[brightest], "snr": snr, "major": parts["major"][brightest],
+                  "minor": parts["minor"][brightest], "theta": parts["theta"][brightest],
+                  "extended": np.bincount(entry, parts["extended"], n) > 0,
+                  "components": np.bincount(entry, minlength=n), "labelled": snr >= label_snr,
+                  "x0": union[:, 0], "y0": union[:, 1], "x1": union[:, 2], "y1": union[:, 3]}
+                 )[inside]  # a chain's Gaussian that fell apart from it may lie off the field
+
+
+def _inject(rng, shape, n, beam, rms, options):
+    """The noiseless image of ``n`` drawn sources and their catalogue table.
+
+    ``rms`` is a number or an ``(H, W)`` map: a source's peak S/N is against the rms at
+    the pixel holding its centre. ``options`` holds ``snr``, ``extended_fraction``,
+    ``extended_size``, ``compound_fraction``, ``label_snr`` and ``fwhm_scale``.
+    """
+    from astrofm.detect.compound import catalogue_entries, chains
+
+    h, w = shape
+    parts = chains(rng, *_draw_sources(rng, n, shape, beam, options["snr"],
+                                       options["extended_fraction"], options["extended_size"]),
+                   options["compound_fraction"])
+    rms = np.broadcast_to(np.asarray(rms, dtype=float), shape)
+    col = np.clip(parts["x"].astype(int), 0, w - 1)
+    row = np.clip(parts["y"].astype(int), 0, h - 1)
+    peak = parts["snr"] * rms[row, col]
+
+    def model(which):
+        return _render(shape, *(parts[k][which] for k in ("x", "y")), peak[which],
+                       *(parts[k][which] for k in ("major", "minor", "theta")))
+
+    entry = catalogue_entries(shape, parts, model, rms)
+    return model(np.arange(len(peak))), _source_table(
+        shape, parts, peak, entry, label_snr=options["label_snr"],
+        fwhm_scale=options["fwhm_scale"])
 
 
 def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(5.0, 300.0),
-                   extended_fraction: float = 0.3, extended_size=(1.0, 4.0), noise: float = 1.0,
+                   extended_fraction: float = 0.3, extended_size=(1.0, 4.0),
+                   compound_fraction: float = 0.0, noise: float = 1.0,
                    label_snr: float = LABEL_SNR, fwhm_scale: float = FWHM_SCALE, seed=None):
     """One generated radio field and its sources.
 
@@ -139,6 +192,10 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     extended_size : (float, float)
         Range of the intrinsic major FWHM of resolved sources, in beams; the minor axis
         is 0.3 to 1 times the major.
+    compound_fraction : float
+        Share of sources made of two or three Gaussians in a chain, one island with
+        several peaks, labelled as one catalogue entry (see
+        :mod:`astrofm.detect.compound`).
     noise : float
         The rms of the noise.
     label_snr : float
@@ -157,8 +214,10 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     sources : astropy.table.Table
         One row per source whose centre falls on the field, labelled or not: ``x``,
         ``y`` (edge convention), ``peak``, ``snr``, ``major``, ``minor`` (observed FWHM,
-        pixels), ``theta`` (radians from +x), ``extended``, ``labelled`` and the box
-        ``x0, y0, x1, y1``.
+        pixels), ``theta`` (radians from +x), ``extended``, ``components`` (its
+        Gaussians), ``labelled`` and the box ``x0, y0, x1, y1``. A source of several
+        Gaussians is placed at their flux centre, described by its brightest one, and
+        boxed by the union of their boxes.
     """
     h, w = (shape, shape) if np.isscalar(shape) else tuple(shape)
     if h < 2 or w < 2 or beam_fwhm <= 0 or noise <= 0:
@@ -169,13 +228,12 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     rng = np.random.default_rng(seed)
     lo, hi = _pair(n_sources, "n_sources")
     n = int(rng.integers(int(lo), int(hi) + 1))
-    x, y, snrs, major, minor, theta, extended = _draw_sources(
-        rng, n, (h, w), (beam_fwhm, beam_fwhm, 0.0), _pair(snr, "snr"), extended_fraction,
-        _pair(extended_size, "extended_size"))
-    data = _correlated_noise((h, w), beam_fwhm, noise, rng)
-    data = data + _render((h, w), x, y, snrs * noise, major, minor, theta)
-    sources = _source_table((h, w), x, y, snrs * noise, snrs, major, minor, theta, extended,
-                            label_snr=label_snr, fwhm_scale=fwhm_scale)
+    model, sources = _inject(rng, (h, w), n, (beam_fwhm, beam_fwhm, 0.0), noise, {
+        "snr": _pair(snr, "snr"), "extended_fraction": extended_fraction,
+        "extended_size": _pair(extended_size, "extended_size"),
+        "compound_fraction": _check_fraction(compound_fraction, "compound_fraction"),
+        "label_snr": label_snr, "fwhm_scale": fwhm_scale})
+    data = _correlated_noise((h, w), beam_fwhm, noise, rng) + model
     sources.meta.update(beam_fwhm=float(beam_fwhm), noise=float(noise), fwhm_scale=fwhm_scale,
                         label_snr=label_snr)
     return AstroImage(data.astype(np.float32), source="<simulated>"), sources

@@ -25,13 +25,12 @@ import numpy as np
 from astrofm.detect.catalog import FWHM_SCALE
 from astrofm.detect.simulate import (
     LABEL_SNR,
+    _check_fraction,
     _check_label_snr,
     _covariance,
-    _draw_sources,
     _ellipse,
+    _inject,
     _pair,
-    _render,
-    _source_table,
     _write_fields,
     check_fields_folder,
 )
@@ -129,18 +128,13 @@ def _field(stats, corner, shape, turn, amplitude, rng, options):
     patch = apply(np.where(mask, fill, stats.data[window]))
     rms = apply(rms)
     beam = _ellipse(matrix @ _covariance(*stats.beam) @ matrix.T)
-    n_sources, snr = options["n_sources"], options["snr"]
+    n_sources = options["n_sources"]
     if n_sources is None:
         n = int(rng.poisson(options["mean_sources"]))
     else:
         n = int(rng.integers(int(n_sources[0]), int(n_sources[1]) + 1))
-    x, y, snrs, major, minor, theta, extended = _draw_sources(
-        rng, n, shape, beam, snr, options["extended_fraction"], options["extended_size"])
-    # Peak S/N is against the local rms, at the pixel holding the centre.
-    peak = snrs * rms[y.astype(int), x.astype(int)]
-    data = patch + _render(shape, x, y, peak, major, minor, theta)
-    sources = _source_table(shape, x, y, peak, snrs, major, minor, theta, extended,
-                            label_snr=options["label_snr"], fwhm_scale=options["fwhm_scale"])
+    model, sources = _inject(rng, shape, n, beam, rms, options)
+    data = patch + model
     header = _header(stats, corner, shape, matrix)
     sources.meta.update(beam=tuple(float(b) for b in beam), label_snr=options["label_snr"],
                         fwhm_scale=options["fwhm_scale"], origin=(int(x0), int(y0)),
@@ -159,6 +153,7 @@ def _labelled_density(stats) -> float:
 
 def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
                   extended_fraction: float = 0.3, extended_size=(1.0, 4.0),
+                  compound_fraction: float | None = None,
                   label_snr: float = LABEL_SNR, beam_fwhm: float | None = None,
                   max_masked: float = 0.25, box_size: int | None = None,
                   fwhm_scale: float = FWHM_SCALE, seed=None):
@@ -187,6 +182,11 @@ def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
     extended_size : (float, float)
         Range of the intrinsic major FWHM of resolved sources, in beam major axes; the
         minor axis is 0.3 to 1 times the major.
+    compound_fraction : float, optional
+        Share of sources made of two or three Gaussians in one island, labelled as one
+        catalogue entry (see :mod:`astrofm.detect.compound`); by default the share of
+        the image's islands that hold more than one peak
+        (``multi_peak_fraction`` of :class:`~astrofm.detect.TargetStats`).
     label_snr : float
         Catalogue threshold: a source is labelled (gets a box) when its peak
         signal-to-noise ratio, its injected peak amplitude over the local rms (the
@@ -224,6 +224,8 @@ def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
     if not 0 <= max_masked <= 1:
         raise ConfigError(f"max_masked={max_masked!r}: give a share of pixels from 0 to 1.")
     label_snr = _check_label_snr(label_snr)
+    if compound_fraction is not None:
+        _check_fraction(compound_fraction, "compound_fraction")
     options = {"label_snr": label_snr, "fwhm_scale": fwhm_scale,
                "extended_fraction": float(extended_fraction),
                "extended_size": _pair(extended_size, "extended_size"),
@@ -235,6 +237,8 @@ def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,
     stats = measure_target(image, beam_fwhm=beam_fwhm, box_size=box_size, label_snr=label_snr)
     lo, hi = _pair(snr, "snr") if snr is not None else (2.0, max(stats.peak_snr, 50.0))
     options["snr"] = lo, hi
+    options["compound_fraction"] = (stats.multi_peak_fraction if compound_fraction is None
+                                    else compound_fraction)
     # Scaled so that the expected number above the threshold matches the image's.
     above = np.log(hi / max(lo, label_snr)) / np.log(hi / lo) if hi > max(lo, label_snr) else 0
     options["mean_sources"] = _labelled_density(stats) * h * w / (above if above > 0 else 1.0)

@@ -64,6 +64,11 @@ class TargetStats:
         Islands whose pixels reach ``label_snr`` times the rms, per valid pixel.
     peak_snr : float
         Peak signal-to-noise ratio of the brightest island (0 when there is none).
+    multi_peak_fraction : float
+        Share of those islands that hold more than one peak at ``label_snr``: local
+        maxima at least half a beam FWHM apart, as
+        :func:`~astrofm.detect.radio_galaxies.rgz_label` counts peaks (0 without
+        islands).
     wcs : astropy.wcs.WCS or None
         Celestial WCS of the image.
     """
@@ -76,6 +81,7 @@ class TargetStats:
     acf: np.ndarray
     island_density: float
     peak_snr: float
+    multi_peak_fraction: float
     wcs: object
 
 
@@ -183,6 +189,20 @@ def measure_target(image, *, beam_fwhm: float | None = None, box_size: int | Non
         data=data, background=bkg.background, rms=bkg.background_rms, mask=mask, beam=beam,
         acf=_noise_acf(snr, ~mask, reach),
         island_density=(0 if islands is None else islands.n_labels) / max(1, (~invalid).sum()),
-        peak_snr=0.0 if islands is None else float(snr[islands.data > 0].max()), wcs=image.wcs)
+        peak_snr=0.0 if islands is None else float(snr[islands.data > 0].max()),
+        multi_peak_fraction=_multi_peak_fraction(snr, islands, label_snr, beam[0]),
+        wcs=image.wcs)
+
+
+def _multi_peak_fraction(snr, islands, level, beam_fwhm) -> float:
+    """Share of ``islands`` holding more than one local maximum of ``snr`` >= ``level``."""
+    if islands is None:
+        return 0.0
+    from skimage.feature import peak_local_max
+
+    peaks = peak_local_max(snr, min_distance=max(1, round(beam_fwhm / 2)), threshold_abs=level,
+                           labels=islands.data, exclude_border=False)
+    per_island = np.bincount(islands.data[tuple(peaks.T)], minlength=islands.n_labels + 1)[1:]
+    return float(np.mean(per_island > 1))
 
 

@@ -204,6 +204,7 @@ def test_turned_fields_turn_the_beam_and_the_wcs(tmp_path):
     ({"n_sources": (5, 2)}, "n_sources"),
     ({"beam_fwhm": -2.0}, "beam_fwhm"),
     ({"box_size": 1}, "box_size"),
+    ({"compound_fraction": -0.1}, "compound_fraction"),
 ])
 def test_bad_options_raise_before_any_compute(target, monkeypatch, options, name):
     import photutils.background
