@@ -506,25 +506,10 @@ class Classifier:
         -------
         pathlib.Path
         """
-        from pathlib import Path
-
-        from astrofm.classify.module import placed_trainer
         from astrofm.classify.persist import save_classifier
-        from astrofm.trainer import barrier, is_global_zero
 
         self._check_fitted()
-        trainer = placed_trainer(self.options)
-        barrier(trainer, "astrofm-classifier-save")
-        failure = None
-        if is_global_zero(trainer):
-            try:
-                save_classifier(self, path, backbone)
-            except Exception as err:  # re-raised below, on every process, not swallowed
-                failure = err
-        failure = trainer.strategy.broadcast(failure)
-        if failure is not None:
-            raise failure
-        return Path(path)
+        return save_classifier(self, path, backbone)
 
     @classmethod
     def from_saved(cls, config: dict, tensors: dict) -> Classifier:
