@@ -7,7 +7,6 @@ import copy
 from astropy.table import Table
 
 from astrofm.classify.config import Options
-from astrofm.classify.data import is_test, mark_test
 from astrofm.errors import ConfigError, TrainingError
 
 __all__ = ["Classifier", "FEATURE_OPTIONS"]
@@ -271,32 +270,9 @@ class Classifier:
             With ``meta["CLASSES"]`` when the data set names its classes, and marked as
             the test split when ``data`` is.
         """
-        from astrofm.classify.features import cached_embed
-        from astrofm.features import as_dataset
+        from astrofm.classify.features import classifier_features
 
-        if self.tuning != "frozen":
-            raise ConfigError(f"embed gives the features of a frozen backbone; with "
-                              f"tuning={self.tuning!r} the backbone changes during fit.")
-        from astrofm.classify.module import placed_trainer
-
-        o = self.options
-        processes = placed_trainer(o).world_size
-        if processes > 1 and o.features_cache is None:
-            raise ConfigError(f"devices={o.devices!r}, num_nodes={o.num_nodes!r} run "
-                              f"{processes} processes, which share a frozen backbone's "
-                              "features through files: give features_cache= a folder on a "
-                              "file system they all reach.")
-        dataset = as_dataset(data)
-        classes = [str(c) for c in getattr(dataset, "classes", [])] or None
-        table = cached_embed(dataset, self.backbone, self.digest, self.pooling,
-                             self.preprocessing, cache_dir=o.features_cache, classes=classes,
-                             batch_size=o.batch_size, num_workers=o.num_workers,
-                             device=o.device, devices=o.devices, num_nodes=o.num_nodes,
-                             strategy=o.strategy, precision=o.precision,
-                             progress=o.progress)
-        if is_test(data):
-            mark_test(table)
-        return table
+        return classifier_features(self, data)
 
     # -------------------------------------------------------------------- fit
     def fit(self, train, val=None, unlabeled=None) -> Classifier:
