@@ -62,7 +62,6 @@ class SimilarityIndex:
                                f"{len(meta)} rows; rebuild it from the table.")
         self.index = index
         self.meta = meta
-        self._positions = None
 
     # -- construction -----------------------------------------------------------------
 
