@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import copy
-import json
 
-import numpy as np
-import torch
 from astropy.table import Table
 
 from astrofm.classify.config import Options
-from astrofm.classify.data import (
-    codes_for,
-    is_feature_table,
-    is_test,
-    labelled,
-    mark_test,
-)
-from astrofm.errors import ConfigError, DatasetError, SplitError, TrainingError
+from astrofm.errors import ConfigError, TrainingError
 
 __all__ = ["Classifier", "FEATURE_OPTIONS"]
 
@@ -280,32 +270,9 @@ class Classifier:
             With ``meta["CLASSES"]`` when the data set names its classes, and marked as
             the test split when ``data`` is.
         """
-        from astrofm.classify.features import cached_embed
-        from astrofm.features import as_dataset
+        from astrofm.classify.features import classifier_features
 
-        if self.tuning != "frozen":
-            raise ConfigError(f"embed gives the features of a frozen backbone; with "
-                              f"tuning={self.tuning!r} the backbone changes during fit.")
-        from astrofm.classify.module import placed_trainer
-
-        o = self.options
-        processes = placed_trainer(o).world_size
-        if processes > 1 and o.features_cache is None:
-            raise ConfigError(f"devices={o.devices!r}, num_nodes={o.num_nodes!r} run "
-                              f"{processes} processes, which share a frozen backbone's "
-                              "features through files: give features_cache= a folder on a "
-                              "file system they all reach.")
-        dataset = as_dataset(data)
-        classes = [str(c) for c in getattr(dataset, "classes", [])] or None
-        table = cached_embed(dataset, self.backbone, self.digest, self.pooling,
-                             self.preprocessing, cache_dir=o.features_cache, classes=classes,
-                             batch_size=o.batch_size, num_workers=o.num_workers,
-                             device=o.device, devices=o.devices, num_nodes=o.num_nodes,
-                             strategy=o.strategy, precision=o.precision,
-                             progress=o.progress)
-        if is_test(data):
-            mark_test(table)
-        return table
+        return classifier_features(self, data)
 
     # -------------------------------------------------------------------- fit
     def fit(self, train, val=None, unlabeled=None) -> Classifier:
@@ -339,44 +306,9 @@ class Classifier:
         DatasetError
             When labels are missing or do not match the images.
         """
-        from astrofm.data import train_val_split
+        from astrofm.classify.fitting import fit_classifier
 
-        for where, data in (("train", train), ("val", val)):
-            if data is not None and is_test(data):
-                raise SplitError(f"{where} is marked as the test split; the test split must "
-                                 "never train a model or select one. Pass the training split "
-                                 "(and, optionally, a validation split taken from it).")
-        from astrofm.classify.fitting import as_features, fit_end_to_end, fit_on_features
-        from astrofm.classify.semi import fit_semi, prepare_unlabeled
-
-        unlabeled, digests = prepare_unlabeled(self.options.semi, unlabeled)
-        frozen = self.tuning == "frozen"
-        items = labelled(train, "train")
-        if frozen:
-            items = as_features(self, items, "train")
-        classes = items.classes
-        y = codes_for(items.names, classes, "train")
-        present = np.unique(y)
-        if len(present) < 2:
-            raise SplitError(f"train: all {len(y)} images are of class "
-                             f"{classes[present[0]]!r}; a classifier needs at least two classes.")
-        if val is None:
-            keep, held = train_val_split(y, self.options.val_fraction, self.options.seed)
-            items, val_items = items.take(keep), items.take(held)
-        else:
-            val_items = labelled(val, "val")
-            if frozen:
-                val_items = as_features(self, val_items, "val")
-        y = codes_for(items.names, classes, "train")
-        yv = codes_for(val_items.names, classes, "val")
-        self.classes = list(classes)
-        if unlabeled is None:
-            fit = fit_on_features if frozen else fit_end_to_end
-            self.net, self.history = fit(self, items, y, val_items, yv)
-        else:
-            self.net, self.history = fit_semi(self, items, y, val_items, yv, unlabeled)
-            self.history["unlabeled_digests"] = digests
-        self.net.eval()
+        fit_classifier(self, train, val, unlabeled)
         return self
 
     def predict(self, inputs) -> Table:
@@ -395,51 +327,10 @@ class Classifier:
             could not be read), ``class_name``, ``probability`` ``(N, K)`` and
             ``error``; ``meta["CLASSES"]`` lists the class names.
         """
-        from astrofm.features import as_dataset
+        from astrofm.classify.predictions import predict
 
         self._check_fitted()
-        if is_feature_table(inputs):
-            from astrofm.classify.features import check_table
-
-            if self.tuning != "frozen":
-                raise ConfigError("a feature table can only be classified by a classifier "
-                                  "with a frozen backbone; pass the images.")
-            check_table(inputs, self.backbone.spec.name, self.digest, self.pooling,
-                        self.preprocessing, "inputs")
-            return self._from_features(inputs)
-        dataset = as_dataset(inputs)
-        if self.tuning == "frozen":
-            return self._from_features(self.embed(dataset))
-        from astrofm.classify.module import ClassifierModule
-        from astrofm.classify.module import predict as run
-        from astrofm.features.embed import with_transform
-
-        module = ClassifierModule(self.net, len(self.classes))
-        out = run(module, with_transform(dataset, self.preprocessing), self.options)
-        self.net.eval()
-        return self._table(dataset.sources, out["probability"], out["error"])
-
-    def _from_features(self, table: Table) -> Table:
-        x = torch.as_tensor(np.asarray(table["feature"], dtype=np.float32))
-        with torch.no_grad():
-            probabilities = self.net.classify(x).softmax(1).numpy()
-        probabilities[~torch.isfinite(x).all(1).numpy()] = np.nan
-        errors = table["error"] if "error" in table.colnames else [""] * len(table)
-        sources = table["source"] if "source" in table.colnames else [""] * len(table)
-        return self._table(sources, probabilities, errors)
-
-    def _table(self, sources, probabilities, errors) -> Table:
-        probabilities = np.asarray(probabilities, dtype=np.float32)
-        readable = np.isfinite(probabilities).all(1)
-        labels = np.where(readable, np.nan_to_num(probabilities, nan=-1).argmax(1), -1)
-        table = Table()
-        table["source"] = [str(s) for s in sources]
-        table["label"] = labels.astype(np.int64)
-        table["class_name"] = [self.classes[i] if i >= 0 else "" for i in labels]
-        table["probability"] = probabilities
-        table["error"] = np.asarray(errors, dtype=str)
-        table.meta["CLASSES"] = json.dumps(self.classes)
-        return table
+        return predict(self, inputs)
 
     def evaluate(self, test, *, mark: bool = True):
         """Score the classifier on a labelled split.
@@ -458,26 +349,10 @@ class Classifier:
             Macro F1, per-class F1, precision and recall, balanced accuracy and the
             confusion matrix.
         """
-        from astrofm.classify.metrics import classification_report
+        from astrofm.classify.predictions import evaluate
 
         self._check_fitted()
-        items = labelled(test, "test")
-        y = codes_for(items.names, self.classes, "test")
-        if "unlabeled_digests" in self.history and not is_feature_table(items.data):
-            from astrofm.classify.semi import check_no_overlap
-
-            check_no_overlap(self.history["unlabeled_digests"], items.data)
-        if mark:
-            mark_test(items.data)
-        predicted = self.predict(items.data)
-        bad = np.flatnonzero(np.asarray(predicted["error"]) != "")
-        if len(bad):
-            raise DatasetError(f"test: {len(bad)} images could not be read or preprocessed "
-                               f"(first: {list(predicted['source'][bad[:3]])}); scores over "
-                               "part of a split would mislead, so remove them first.")
-        report = classification_report(y, np.asarray(predicted["label"]), self.classes)
-        report.weights = self.backbone.weights_origin
-        return report
+        return evaluate(self, test, mark=mark)
 
     # ------------------------------------------------------------------- save
     def save(self, path, *, backbone="auto"):
@@ -506,25 +381,10 @@ class Classifier:
         -------
         pathlib.Path
         """
-        from pathlib import Path
-
-        from astrofm.classify.module import placed_trainer
         from astrofm.classify.persist import save_classifier
-        from astrofm.trainer import barrier, is_global_zero
 
         self._check_fitted()
-        trainer = placed_trainer(self.options)
-        barrier(trainer, "astrofm-classifier-save")
-        failure = None
-        if is_global_zero(trainer):
-            try:
-                save_classifier(self, path, backbone)
-            except Exception as err:  # re-raised below, on every process, not swallowed
-                failure = err
-        failure = trainer.strategy.broadcast(failure)
-        if failure is not None:
-            raise failure
-        return Path(path)
+        return save_classifier(self, path, backbone)
 
     @classmethod
     def from_saved(cls, config: dict, tensors: dict) -> Classifier:

@@ -20,8 +20,8 @@ from astropy.table import Table
 from astrofm.errors import ConfigError
 from astrofm.features.fingerprint import backbone_digest, inputs_digest
 
-__all__ = ["backbone_digest", "inputs_digest", "feature_key", "cached_embed", "check_table",
-           "clear_memory"]
+__all__ = ["backbone_digest", "inputs_digest", "feature_key", "cached_embed",
+           "classifier_features", "check_table", "clear_memory"]
 
 # Feature tables of this process, most recently used last.
 _MEMORY: OrderedDict[str, Table] = OrderedDict()
@@ -88,6 +88,34 @@ def cached_embed(dataset, backbone, digest: str, pooling: str, preprocessing, *,
             _MEMORY.popitem(last=False)
     _MEMORY.move_to_end(key)
     return table.copy(copy_data=False)
+
+
+def classifier_features(clf, data) -> Table:
+    """Features of ``data`` from ``clf``'s frozen backbone; see :meth:`Classifier.embed`."""
+    from astrofm.classify.data import is_test, mark_test
+    from astrofm.classify.module import placed_trainer
+    from astrofm.features import as_dataset
+
+    if clf.tuning != "frozen":
+        raise ConfigError(f"embed gives the features of a frozen backbone; with "
+                          f"tuning={clf.tuning!r} the backbone changes during fit.")
+    o = clf.options
+    processes = placed_trainer(o).world_size
+    if processes > 1 and o.features_cache is None:
+        raise ConfigError(f"devices={o.devices!r}, num_nodes={o.num_nodes!r} run "
+                          f"{processes} processes, which share a frozen backbone's "
+                          "features through files: give features_cache= a folder on a "
+                          "file system they all reach.")
+    dataset = as_dataset(data)
+    classes = [str(c) for c in getattr(dataset, "classes", [])] or None
+    table = cached_embed(dataset, clf.backbone, clf.digest, clf.pooling, clf.preprocessing,
+                         cache_dir=o.features_cache, classes=classes,
+                         batch_size=o.batch_size, num_workers=o.num_workers,
+                         device=o.device, devices=o.devices, num_nodes=o.num_nodes,
+                         strategy=o.strategy, precision=o.precision, progress=o.progress)
+    if is_test(data):
+        mark_test(table)
+    return table
 
 
 def check_table(table: Table, spec_name: str, digest: str, pooling: str, preprocessing,

@@ -1,18 +1,71 @@
-"""How a :class:`~astrofm.classify.Classifier` trains: a head on cached features of a
-frozen backbone, or backbone and head end to end on Lightning."""
+"""How a :class:`~astrofm.classify.Classifier` trains: its splits checked and coded, then
+a head on cached features of a frozen backbone, or backbone and head end to end on
+Lightning."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from astrofm.classify.data import Labelled, class_weights, is_feature_table
-from astrofm.errors import ConfigError, DatasetError
+from astrofm.classify.data import (
+    Labelled,
+    class_weights,
+    codes_for,
+    is_feature_table,
+    is_test,
+    labelled,
+)
+from astrofm.errors import ConfigError, DatasetError, SplitError
 
-__all__ = ["as_features", "fit_on_features", "fit_end_to_end", "MEMOIZE_BYTES"]
+__all__ = ["fit_classifier", "as_features", "fit_on_features", "fit_end_to_end", "MEMOIZE_BYTES"]
 
 #: Largest size of preprocessed images kept in memory between epochs by default.
 MEMOIZE_BYTES = 2 * 1024**3
+
+
+def fit_classifier(clf, train, val=None, unlabeled=None) -> None:
+    """Train ``clf`` in place; see :meth:`Classifier.fit`.
+
+    Sets its ``classes``, its network (head, and the backbone when it trains) and its
+    ``history``.
+    """
+    from astrofm.data import train_val_split
+
+    for where, data in (("train", train), ("val", val)):
+        if data is not None and is_test(data):
+            raise SplitError(f"{where} is marked as the test split; the test split must "
+                             "never train a model or select one. Pass the training split "
+                             "(and, optionally, a validation split taken from it).")
+    from astrofm.classify.semi import fit_semi, prepare_unlabeled
+
+    unlabeled, digests = prepare_unlabeled(clf.options.semi, unlabeled)
+    frozen = clf.tuning == "frozen"
+    items = labelled(train, "train")
+    if frozen:
+        items = as_features(clf, items, "train")
+    classes = items.classes
+    y = codes_for(items.names, classes, "train")
+    present = np.unique(y)
+    if len(present) < 2:
+        raise SplitError(f"train: all {len(y)} images are of class "
+                         f"{classes[present[0]]!r}; a classifier needs at least two classes.")
+    if val is None:
+        keep, held = train_val_split(y, clf.options.val_fraction, clf.options.seed)
+        items, val_items = items.take(keep), items.take(held)
+    else:
+        val_items = labelled(val, "val")
+        if frozen:
+            val_items = as_features(clf, val_items, "val")
+    y = codes_for(items.names, classes, "train")
+    yv = codes_for(val_items.names, classes, "val")
+    clf.classes = list(classes)
+    if unlabeled is None:
+        fit = fit_on_features if frozen else fit_end_to_end
+        clf.net, clf.history = fit(clf, items, y, val_items, yv)
+    else:
+        clf.net, clf.history = fit_semi(clf, items, y, val_items, yv, unlabeled)
+        clf.history["unlabeled_digests"] = digests
+    clf.net.eval()
 
 
 def as_features(clf, items: Labelled, where: str) -> Labelled:

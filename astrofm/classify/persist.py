@@ -28,7 +28,29 @@ def _json_history(history: dict) -> dict:
 
 
 def save_classifier(clf, path, backbone="auto") -> Path:
-    """Write ``clf`` to ``path``; see :meth:`Classifier.save`."""
+    """Write ``clf`` to ``path`` once, from global rank 0; see :meth:`Classifier.save`.
+
+    Every process of a multi-process job calls it; none returns before the file is
+    written, and all raise rank 0's error when writing failed.
+    """
+    from astrofm.classify.module import placed_trainer
+    from astrofm.trainer import barrier, is_global_zero
+
+    trainer = placed_trainer(clf.options)
+    barrier(trainer, "astrofm-classifier-save")
+    failure = None
+    if is_global_zero(trainer):
+        try:
+            _write(clf, path, backbone)
+        except Exception as err:  # re-raised below, on every process, not swallowed
+            failure = err
+    failure = trainer.strategy.broadcast(failure)
+    if failure is not None:
+        raise failure
+    return Path(path)
+
+
+def _write(clf, path, backbone) -> Path:
     from astrofm.saving import save_model, weights_digest
 
     if backbone not in ("auto", True, False):

@@ -23,6 +23,7 @@ from astrofm.discover.backend import (
     new_index,
     train_size,
 )
+from astrofm.discover.metadata import PROVENANCE, meta_table, neighbour_table, stack
 from astrofm.discover.tables import fingerprint, normalise, read_table, usable_rows
 from astrofm.errors import ConfigError, DatasetError, InputFileError
 from astrofm.runtime import positive_int
@@ -31,8 +32,6 @@ __all__ = ["SimilarityIndex", "KINDS", "DEFAULT_MEMORY_BUDGET", "default_index_p
 
 #: Bytes of float32 vectors up to which ``kind="auto"`` keeps the exact flat index.
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
-_META_COLUMNS = ("row", "source", "ra", "dec", "label", "class_name")
-_PROVENANCE = ("MODEL", "WEIGHTS", "WDIGEST", "POOLING", "PREPROC")
 
 
 def default_index_path(table_path) -> Path:
@@ -63,7 +62,6 @@ class SimilarityIndex:
                                f"{len(meta)} rows; rebuild it from the table.")
         self.index = index
         self.meta = meta
-        self._positions = None
 
     # -- construction -----------------------------------------------------------------
 
@@ -98,7 +96,7 @@ class SimilarityIndex:
         """
         table = read_table(table)
         rows = usable_rows(table)
-        meta = _meta_table(table, rows)
+        meta = meta_table(table, rows)
         features = np.asarray(table["feature"], dtype=np.float32)[rows]
         rng = np.random.default_rng(seed)
         sample = features[rng.permutation(len(rows))[:train_size(len(rows), nlist)]]
@@ -162,8 +160,8 @@ class SimilarityIndex:
             everything = np.concatenate(buffered)
             index.train(everything)
             index.add(everything)
-        meta = _stack(metas)
-        meta.meta.update({k: parts.get(k, "") for k in (*_PROVENANCE, "TABLE")})
+        meta = stack(metas)
+        meta.meta.update({k: parts.get(k, "") for k in (*PROVENANCE, "TABLE")})
         meta.meta.update({"METRIC": metric, "KIND": kind, "SKIPPED": 0})
         out = cls(index, meta)
         out.set_search(nprobe=nprobe, ef_search=ef_search)
@@ -315,36 +313,8 @@ class SimilarityIndex:
         ``query_positions`` gives each query's position in the index (-1 for a new
         image) and ``query_sources`` the source of a new image, for the gallery.
         """
-        found = positions >= 0
-        query_pos, rank = np.nonzero(found)
-        picked = positions[found]
-        n = len(names)
-        at = np.full(n, -1) if query_positions is None else np.asarray(query_positions)
-        inside = at >= 0
-        sources = np.array(["" if query_sources is None else str(query_sources[i])
-                            for i in range(n)], dtype=object)
-        sources[inside] = np.asarray(self.meta["source"])[at[inside]]
-        rows = np.where(inside, np.asarray(self.meta["row"])[np.maximum(at, 0)], -1)
-        coords = {}
-        for name in ("ra", "dec"):
-            values = np.asarray(self.meta[name], dtype=float)[np.maximum(at, 0)]
-            coords[name] = np.where(inside, values, np.nan)
-        out = Table()
-        out["query"] = np.asarray(names, dtype=str)[query_pos]
-        out["query_source"] = sources.astype(str)[query_pos]
-        out["query_row"] = rows[query_pos]
-        out["query_ra"] = coords["ra"][query_pos]
-        out["query_dec"] = coords["dec"][query_pos]
-        out["rank"] = rank + 1
-        out["neighbour"] = self.meta["source"][picked]
-        out["row"] = self.meta["row"][picked]
-        out["similarity" if self.metric == "cosine" else "distance"] = scores[found]
-        for name in ("ra", "dec", "label", "class_name"):
-            if name in self.meta.colnames:
-                out[name] = self.meta[name][picked]
-        out.meta.update({k: self.meta.meta[k] for k in ("MODEL", "WEIGHTS", "METRIC", "KIND")
-                         if k in self.meta.meta})
-        return out
+        return neighbour_table(self.meta, names, positions, scores, query_positions,
+                               query_sources)
 
     # -- persistence -------------------------------------------------------------------
 
@@ -401,27 +371,3 @@ class SimilarityIndex:
         out.set_search(nprobe=meta.meta.get("NPROBE"), ef_search=meta.meta.get("EFSEARCH"))
         return out
 
-
-def _meta_table(table: Table, rows: np.ndarray) -> Table:
-    meta = Table()
-    meta["row"] = rows.astype(np.int64)
-    for name in _META_COLUMNS[1:]:
-        if name in table.colnames:
-            meta[name] = table[name][rows]
-    if "ra" not in meta.colnames:
-        meta["ra"] = np.full(len(rows), np.nan)
-        meta["dec"] = np.full(len(rows), np.nan)
-    meta.meta.update({k: table.meta.get(k, "") for k in _PROVENANCE})
-    meta.meta["NROWS"] = len(table)
-    meta.meta["TABLE"] = table.meta.get("PATH", "")
-    return meta
-
-
-def _stack(metas: list[Table]) -> Table:
-    from astropy.table import vstack
-
-    meta = metas[0] if len(metas) == 1 else vstack(metas, metadata_conflicts="silent")
-    if "row" not in meta.colnames:
-        meta["row"] = np.arange(len(meta), dtype=np.int64)
-    meta.meta["NROWS"] = int(meta.meta.get("NROWS", len(meta)))
-    return meta
