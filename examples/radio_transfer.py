@@ -195,8 +195,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--first-targets", type=int, default=4,
-                        help="FIRST cutouts (not scored) the generated fields are matched to")
+    parser.add_argument("--first-targets", type=int, default=None,
+                        help="how many of the FIRST cutouts that are not scored the generated "
+                        "fields are matched to (default: all 26)")
     parser.add_argument("--radius", type=float, default=1.0,
                         help="matching radius for RGZ components, in beam FWHMs")
     parser.add_argument("--first-crop", type=int, default=128,

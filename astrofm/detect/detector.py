@@ -6,13 +6,16 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
-
 from astrofm.backbones.weights import RANDOM
-from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, box_prior, check_anchors, check_number
-from astrofm.detect.datasets import boxes_of, detection_set, with_transform
-from astrofm.detect.model import MIN_INPUT, build_faster_rcnn
-from astrofm.errors import ConfigError, DatasetError, TrainingError
+from astrofm.detect.anchors import GRID_STRIDE, BoxPrior, check_anchors, check_number
+from astrofm.detect.datasets import detection_set
+from astrofm.detect.model import (
+    MIN_INPUT,
+    build_faster_rcnn,
+    check_network_options,
+    detection_backbone,
+)
+from astrofm.errors import ConfigError, TrainingError
 
 __all__ = ["Detector"]
 
@@ -67,7 +70,6 @@ class Detector:
                  out_channels=256,
                  representation_size=1024, min_score=0.05, nms_iou=0.5, max_detections=300,
                  **rcnn_options):
-        from astrofm import backbones
         from astrofm.tuning import apply_tuning
 
         # Checked before the backbone is built, so a bad value costs no weights download.
@@ -77,13 +79,9 @@ class Detector:
             input_scale = check_number("input_scale", input_scale, low=1, low_inclusive=True,
                                        hint="; the detector upsamples small sources")
         anchor_sizes, aspect_ratios = check_anchors(anchor_sizes, aspect_ratios)
-        network_options = {
-            "out_channels": check_number("out_channels", out_channels, integer=True),
-            "representation_size": check_number("representation_size", representation_size,
-                                                integer=True),
-            "min_score": check_number("min_score", min_score, low_inclusive=True, high=1),
-            "nms_iou": check_number("nms_iou", nms_iou, high=1),
-            "max_detections": check_number("max_detections", max_detections, integer=True)}
+        network_options = check_network_options(
+            out_channels=out_channels, representation_size=representation_size,
+            min_score=min_score, nms_iou=nms_iou, max_detections=max_detections)
         self._own_classes = classes is None
         self.classes = ["source"] if classes is None else [str(c) for c in classes]
         if not self.classes:
@@ -93,17 +91,7 @@ class Detector:
             raise ConfigError("replace_steps: the detector sets ResizeForPatch itself from the "
                               "input scale; pass input_scale= instead.")
         self.backbone_options = dict(backbone_options or {})
-        if isinstance(model, str):
-            self.name = model
-            self.backbone = backbones.load(model, weights=weights, **self.backbone_options)
-        elif hasattr(model, "spec") and hasattr(model, "intermediate"):
-            if weights != "pretrained" or backbone_options:
-                raise ConfigError("weights= and backbone_options= apply to a backbone name; a "
-                                  "built backbone already has its weights and shape.")
-            self.name, self.backbone = None, model
-        else:
-            raise ConfigError(f"model={model!r}: give a backbone name from "
-                              "astrofm.backbones.list() or a module from astrofm.backbones.load().")
+        self.name, self.backbone = detection_backbone(model, weights, self.backbone_options)
         self.weights = None if weights in (None, RANDOM) else os.fspath(weights)
         self.tuning, self.tuning_options = tuning, dict(tuning_options or {})
         self.tuning_report = apply_tuning(self.backbone, tuning, **self.tuning_options)
@@ -220,56 +208,15 @@ class Detector:
             ``"fields"``, the training images' statistics that :meth:`detect` checks
             images against (see :mod:`astrofm.detect.domain`).
         """
-        import lightning.pytorch as pl
+        from astrofm.detect.training import fit_detector
 
-        from astrofm.data import subset, train_val_split
-        from astrofm.detect.augment import augmented, check_augment
-        from astrofm.detect.domain import training_statistics
-        from astrofm.detect.module import fit_network
-        from astrofm.runtime import check_loop, non_negative_float, positive_float, positive_int
-
-        positive_int(epochs, "epochs")
-        positive_int(batch_size, "batch_size")
-        positive_float(lr, "lr")
-        non_negative_float(weight_decay, "weight_decay")
-        augment = check_augment(augment)
-        placement = {"device": device, **check_loop(
-            device=device, precision=precision, num_workers=num_workers, devices=devices,
-            num_nodes=num_nodes, strategy=strategy)}
-        train = detection_set(train, "train")
-        boxes, labels = zip(*(boxes_of(train, i) for i in range(len(train))), strict=True)
-        if self.network is None and self._own_classes:
-            self.classes = list(getattr(train, "classes", None) or self.classes)
-        top = max((int(max(lab)) for lab in labels if len(lab)), default=0)
-        if top > len(self.classes):
-            raise DatasetError(f"train: the boxes have {top} classes but the detector knows "
-                               f"{len(self.classes)} ({self.classes}); pass classes= with "
-                               "every category name.")
-        pl.seed_everything(seed, verbose=False)
-        if self.network is None:
-            self._build(box_prior(np.concatenate(boxes), min_patches=self.min_patches,
-                                  **self._fixed))
-        elif not any(len(b) for b in boxes):
-            raise DatasetError("train: the training images hold no boxes; there is no source "
-                               "to learn from.")
-        fields = training_statistics(train)
-        train = with_transform(train, self.preprocessing)
-        if val is None:
-            fit_idx, val_idx = train_val_split(train, val_fraction, seed)
-            train, val = subset(train, fit_idx), subset(train, val_idx)
-        else:
-            val = with_transform(detection_set(val, "val"), self.preprocessing)
-        self.history = fit_network(
-            self.network, augmented(train, self.preprocessing, augment, seed), val,
-            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-            layer_decay=layer_decay, warmup=warmup, seed=seed,
-            num_workers=num_workers, placement=placement, precision=precision,
-            checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
-            max_steps=max_steps, val_every=val_every)
-        self.history["fields"] = fields
-        self.history["augment"] = None if augment is None else augment.config()
-        self.calibration = None  # the scores it mapped were those of the old weights
-        self.network.cpu().eval()
+        fit_detector(self, train, val, epochs=epochs, batch_size=batch_size, lr=lr,
+                     weight_decay=weight_decay, layer_decay=layer_decay, warmup=warmup,
+                     val_fraction=val_fraction, seed=seed, num_workers=num_workers,
+                     device=device, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                     precision=precision, checkpoint_dir=checkpoint_dir, resume=resume,
+                     progress=progress, max_steps=max_steps, val_every=val_every,
+                     augment=augment)
         return self
 
     def calibrate(self, fields, *, min_snr: float | None = 5.0, iou_threshold: float = 0.5,
@@ -435,19 +382,15 @@ class Detector:
         -------
         DetectionReport
         """
-        from astrofm.detect.metrics import detection_metrics
+        from astrofm.detect.metrics import evaluate_detector
         from astrofm.detect.snr import check_min_snr
-        from astrofm.detect.survey import labelled_detections
 
         self._require_network("evaluate")
         min_snr = check_min_snr(min_snr)
-        found = list(labelled_detections(
-            self, detection_set(test, "test"), min_snr=min_snr, tile=tile, overlap=overlap,
-            batch_size=batch_size, progress=progress))
-        report = detection_metrics([p for p, _ in found], [t for _, t in found],
-                                    score_threshold=score_threshold, iou_threshold=iou_threshold)
-        report.weights = self.backbone.weights_origin
-        return report
+        return evaluate_detector(self, detection_set(test, "test"), min_snr=min_snr,
+                                 score_threshold=score_threshold, iou_threshold=iou_threshold,
+                                 tile=tile, overlap=overlap, batch_size=batch_size,
+                                 progress=progress)
 
     # ------------------------------------------------------------- persistence
     def save(self, path) -> Path:

@@ -23,8 +23,8 @@ import torch
 from astrofm.backbones.weights import weights_note
 from astrofm.errors import ConfigError
 
-__all__ = ["DetectionReport", "detection_metrics", "match_counts", "matched", "IOU_STEPS",
-           "COCO_IOUS"]
+__all__ = ["DetectionReport", "detection_metrics", "evaluate_detector", "match_counts", "matched",
+           "IOU_STEPS", "COCO_IOUS"]
 
 #: The reference study's IoU thresholds, 0.1 to 0.9.
 IOU_STEPS = tuple(round(0.1 * i, 2) for i in range(1, 10))
@@ -238,3 +238,20 @@ def detection_metrics(predictions, targets, *, score_threshold: float = 0.5,
         score_threshold=float(score_threshold), iou_threshold=float(iou_threshold),
         n_images=len(preds), n_true=int(sum(len(t["boxes"]) for t in trues)),
         tp=tp, fp=fp, fn=fn)
+
+
+def evaluate_detector(detector, test, *, min_snr, score_threshold: float, iou_threshold: float,
+                      tile, overlap, batch_size: int, progress: bool) -> DetectionReport:
+    """:meth:`Detector.evaluate <astrofm.detect.Detector.evaluate>` on a data set of boxes.
+
+    The arguments are that method's; ``test`` is a
+    :class:`~astrofm.data.CocoDataset`.
+    """
+    from astrofm.detect.survey import labelled_detections
+
+    found = list(labelled_detections(detector, test, min_snr=min_snr, tile=tile,
+                                     overlap=overlap, batch_size=batch_size, progress=progress))
+    report = detection_metrics([p for p, _ in found], [t for _, t in found],
+                               score_threshold=score_threshold, iou_threshold=iou_threshold)
+    report.weights = detector.backbone.weights_origin
+    return report

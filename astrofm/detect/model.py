@@ -16,9 +16,13 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
+from astrofm.detect.anchors import check_number
 from astrofm.detect.pyramid import LEVELS, feature_pyramid
+from astrofm.errors import ConfigError
 
-__all__ = ["PreparedTransform", "build_faster_rcnn", "head_modules", "MIN_INPUT", "DIVISIBLE"]
+__all__ = ["PreparedTransform", "build_faster_rcnn", "check_network_options",
+           "detection_backbone", "head_modules",
+           "MIN_INPUT", "DIVISIBLE"]
 
 #: Smallest input side the network accepts: one cell of the stride-64 level.
 MIN_INPUT = 64
@@ -45,6 +49,44 @@ class PreparedTransform(GeneralizedRCNNTransform):
     def resize(self, image, target=None):
         """The image and target unchanged: astrofm's preprocessing set the size."""
         return image, target
+
+
+def detection_backbone(model, weights, backbone_options: dict):
+    """``(name, backbone)`` of a detector's ``model``: a registered name, or a built backbone.
+
+    Raises
+    ------
+    ConfigError
+        ``model`` is neither, or ``weights``/``backbone_options`` come with a built one.
+    """
+    from astrofm import backbones
+
+    if isinstance(model, str):
+        return model, backbones.load(model, weights=weights, **backbone_options)
+    if hasattr(model, "spec") and hasattr(model, "intermediate"):
+        if weights != "pretrained" or backbone_options:
+            raise ConfigError("weights= and backbone_options= apply to a backbone name; a "
+                              "built backbone already has its weights and shape.")
+        return None, model
+    raise ConfigError(f"model={model!r}: give a backbone name from astrofm.backbones.list() "
+                      "or a module from astrofm.backbones.load().")
+
+
+def check_network_options(*, out_channels, representation_size, min_score, nms_iou,
+                          max_detections) -> dict:
+    """The settings of :func:`build_faster_rcnn`, checked before any backbone is built.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first setting out of its range.
+    """
+    return {"out_channels": check_number("out_channels", out_channels, integer=True),
+            "representation_size": check_number("representation_size", representation_size,
+                                                integer=True),
+            "min_score": check_number("min_score", min_score, low_inclusive=True, high=1),
+            "nms_iou": check_number("nms_iou", nms_iou, high=1),
+            "max_detections": check_number("max_detections", max_detections, integer=True)}
 
 
 def build_faster_rcnn(backbone, num_classes: int, prior, *, out_channels: int = 256,
