@@ -212,7 +212,7 @@ def simulate_field(shape=64, *, n_sources=(3, 12), beam_fwhm: float = 2.5, snr=(
     image : AstroImage
         The ``(H, W)`` float32 field.
     sources : astropy.table.Table
-        One row per source whose centre falls on the field, labelled or not: ``x``,
+        One row per source whose box centre falls on the field, labelled or not: ``x``,
         ``y`` (edge convention), ``peak``, ``snr``, ``major``, ``minor`` (observed FWHM,
         pixels), ``theta`` (radians from +x), ``extended``, ``components`` (its
         Gaussians), ``labelled`` and the box ``x0, y0, x1, y1``. A source of several
