@@ -226,7 +226,7 @@ def _detect(args) -> int:
     plane = None if args.plane is None else tuple(args.plane)
     tables = detector.detect(list(args.image), tile=tile, overlap=args.overlap,
                              score_threshold=args.score, min_snr=min_snr,
-                             batch_size=args.batch_size,
+                             fit_boxes=not args.network_boxes, batch_size=args.batch_size,
                              hdu=args.hdu, plane=plane, progress=not args.quiet,
                              output=args.output, regions=args.regions, **where)
     if _global_rank() == 0:
@@ -269,6 +269,9 @@ def add_parsers(sub) -> None:
     det.add_argument("--min-snr", default="5", help="lowest peak signal-to-noise kept, "
                      "measured on the image against the local rms (default 5, PyBDSF's "
                      "thresh_pix); 'none' for no S/N cut")
+    det.add_argument("--network-boxes", action="store_true", help="keep the network's "
+                     "boxes; by default each source is boxed from a Gaussian fitted to its "
+                     "pixels, as a catalogue boxes it")
     det.add_argument("--batch-size", type=int, default=2, help="tiles per forward pass")
     det.add_argument("--hdu", type=hdu, help="FITS HDU index or name")
     det.add_argument("--plane", type=int, nargs="+", help="plane of a FITS cube")

@@ -270,9 +270,10 @@ class Detector:
         return run_tiled(self, source, **options)
 
     def detect(self, inputs, *, tile="auto", overlap=None, score_threshold: float = 0.5,
-               min_snr: float | None = 5.0, batch_size: int = 2, hdu=None, plane=None,
-               min_valid: float = 0.02, progress: bool = True, output=None, regions=None,
-               device="auto", devices=1, num_nodes: int = 1, strategy="auto"):
+               min_snr: float | None = 5.0, fit_boxes: bool = True, batch_size: int = 2,
+               hdu=None, plane=None, min_valid: float = 0.02, progress: bool = True,
+               output=None, regions=None, device="auto", devices=1, num_nodes: int = 1,
+               strategy="auto"):
         """Find sources in images of any size; a catalogue per image, one merged file.
 
         The images are shared out over the processes of the job (see
@@ -293,12 +294,17 @@ class Detector:
         min_snr : float or None
             Lowest peak S/N kept, measured on the image against the local rms (see
             :mod:`astrofm.detect.snr`; columns ``peak``, ``rms``, ``snr``); 5 is
-            PyBDSF's ``thresh_pix``; None measures nothing. A detection needs both cuts.
+            PyBDSF's ``thresh_pix``; None applies no S/N cut. A detection needs both cuts.
             They do different work: the S/N cut drops the noise peaks an uncalibrated
             score lets through, but only the score can tell a sidelobe or artefact
             above 5 sigma from a source, so ``score_threshold`` keeps its 0.5: lowering
             it trades artefacts for faint sources, best set from a survey's own
             precision and recall.
+        fit_boxes : bool
+            Box each source as a catalogue does, from a Gaussian fitted to its pixels
+            (:mod:`astrofm.detect.shapes`), where the fit is plausible; False keeps
+            the network's boxes. With neither this nor ``min_snr``, nothing is
+            measured on the image (no ``peak``, ``rms``, ``snr`` columns).
         batch_size : int
             Tiles per forward pass.
         hdu, plane : optional
@@ -348,7 +354,8 @@ class Detector:
             check_tile(tile, self.default_overlap if overlap is None else int(overlap),
                        self.min_tile)
         options = {"tile": tile, "overlap": overlap, "score_threshold": float(score_threshold),
-                   "min_snr": min_snr, "batch_size": batch_size, "hdu": hdu,
+                   "min_snr": min_snr, "fit_boxes": bool(fit_boxes), "batch_size": batch_size,
+                   "hdu": hdu,
                    "plane": None if plane is None else tuple(plane),
                    "min_valid": float(min_valid), "progress": progress}
         tables = detect_mosaics(self, list(inputs) if many else [inputs], options,

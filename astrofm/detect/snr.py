@@ -13,6 +13,10 @@ of the tile that owns it:
     ``peak / rms``; NaN when the box holds no valid pixel or the noise cannot be
     measured, so that any S/N cut drops it.
 
+With ``fit_boxes``, each detection also gets the box of a Gaussian fitted to its pixels
+on the same background-subtracted tile (:func:`~astrofm.detect.shapes.gaussian_boxes`;
+``fit_x0`` ... ``fit_y1``, NaN where no plausible fit was found).
+
 The position of that brightest pixel (``peak_x``, ``peak_y``) is kept too, for
 :func:`one_per_peak`: a source has one peak, so two boxes whose brightest pixel is
 the same pixel describe the same source, however little the boxes overlap.
@@ -29,14 +33,17 @@ import math
 
 import numpy as np
 
-__all__ = ["SNR_COLUMNS", "PEAK_POSITION", "background_box", "single_plane", "PeakSNR",
-           "one_per_peak", "check_min_snr"]
+__all__ = ["SNR_COLUMNS", "PEAK_POSITION", "FITTED_BOX", "background_box", "single_plane",
+           "PeakSNR", "one_per_peak", "check_min_snr"]
 
 #: The catalogue columns added by :class:`PeakSNR`, in order.
 SNR_COLUMNS = ("peak", "rms", "snr")
 #: Whole-image pixel indices (column, row) of each detection's brightest pixel, also
 #: measured by :class:`PeakSNR`.
 PEAK_POSITION = ("peak_x", "peak_y")
+#: Whole-image boxes of the fitted Gaussians, measured by :class:`PeakSNR` with
+#: ``fit_boxes``.
+FITTED_BOX = ("fit_x0", "fit_y0", "fit_x1", "fit_y1")
 #: Background boxes span this many of the largest training sources.
 BOX_PER_SOURCE = 4
 #: Smallest background box side, pixels: fewer pixels give a noisy rms.
@@ -117,10 +124,16 @@ class PeakSNR:
     largest : float
         Largest source side in original pixels; sets the background box (see
         :func:`background_box`).
+    fit_boxes : bool
+        Also fit a Gaussian to each detection (:data:`FITTED_BOX`).
+    fit_snr : float, optional
+        Fit only detections with at least this S/N: those below are cut from the
+        catalogue, and a tile of an untrained network can hold hundreds of them.
     """
 
-    def __init__(self, largest: float):
-        self.largest = float(largest)
+    def __init__(self, largest: float, fit_boxes: bool = False, fit_snr: float | None = None):
+        self.largest, self.fit_boxes = float(largest), bool(fit_boxes)
+        self.fit_snr = fit_snr
 
     def __call__(self, image, boxes) -> dict:
         """The columns of :data:`SNR_COLUMNS` for ``boxes`` (whole-image pixels) on ``image``.
@@ -136,10 +149,12 @@ class PeakSNR:
         -------
         dict of numpy.ndarray
             ``peak``, ``rms``, ``snr``, ``peak_x`` and ``peak_y``, each ``(N,)``; the
-            positions are NaN where the S/N is.
+            positions are NaN where the S/N is. With ``fit_boxes``, also
+            :data:`FITTED_BOX`.
         """
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-        out = {name: np.full(len(boxes), np.nan) for name in SNR_COLUMNS + PEAK_POSITION}
+        names = SNR_COLUMNS + PEAK_POSITION + (FITTED_BOX if self.fit_boxes else ())
+        out = {name: np.full(len(boxes), np.nan) for name in names}
         if not len(boxes):
             return out
         data, valid = single_plane(image.data, image.mask)
@@ -165,6 +180,14 @@ class PeakSNR:
             out["peak_x"][i], out["peak_y"][i] = x0 + c0 + c, y0 + r0 + r
         with np.errstate(divide="ignore", invalid="ignore"):
             out["snr"] = np.where(out["rms"] > 0, out["peak"] / out["rms"], np.nan)
+        if self.fit_boxes:
+            from astrofm.detect.shapes import gaussian_boxes
+
+            shift = np.array([x0, y0, x0, y0], dtype=float)
+            chosen = None if self.fit_snr is None else out["snr"] >= self.fit_snr
+            fitted = gaussian_boxes(np.where(valid, data - background, 0.0), valid,
+                                    boxes - shift, fit=chosen) + shift
+            out.update(zip(FITTED_BOX, fitted.T, strict=True))
         return out
 
 

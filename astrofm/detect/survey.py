@@ -150,16 +150,19 @@ def predict_images(detector, images) -> list:
 
 
 def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_valid,
-              progress, snr: bool = False, stats=None):
+              progress, snr: bool = False, fit_boxes: bool = False, min_snr=None, stats=None):
     """Detections of one image in its pixels, its reader, and the tiling information.
 
     The detections are ``(boxes, scores, labels, measured)``: ``measured`` holds the
     columns of :class:`~astrofm.detect.snr.PeakSNR` when ``snr`` is true, and is empty
     otherwise. With ``snr``, each peak pixel keeps only its best-scored detection
-    (:func:`~astrofm.detect.snr.one_per_peak`). Each tile read is also added to ``stats`` (a
+    (:func:`~astrofm.detect.snr.one_per_peak`); with ``fit_boxes`` as well, a box is
+    the fitted Gaussian's where the fit is plausible (:mod:`astrofm.detect.shapes`),
+    for the detections at ``min_snr`` or above.
+    Each tile read is also added to ``stats`` (a
     :class:`~astrofm.detect.domain.FieldStats`) when one is given.
     """
-    from astrofm.detect.snr import PeakSNR, one_per_peak
+    from astrofm.detect.snr import FITTED_BOX, PeakSNR, one_per_peak
     from astrofm.detect.tiling import MosaicReader, auto_tile, check_tile, detect_tiled
 
     overlap = detector.default_overlap if overlap is None else int(overlap)
@@ -171,7 +174,8 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
         tile, overlap = max(reader.shape), 0
     else:
         check_tile(int(tile), overlap, detector.min_tile)
-    peak_snr = PeakSNR(detector.prior.largest) if snr else None
+    peak_snr = (PeakSNR(detector.prior.largest, fit_boxes=fit_boxes, fit_snr=min_snr)
+                if snr else None)
 
     def measure(image, boxes):
         # Measured while the tile is in memory: a mosaic is read once, tile by tile.
@@ -184,8 +188,12 @@ def run_tiled(detector, source, *, tile, overlap, batch_size, hdu, plane, min_va
         nms_iou=detector.network_options["nms_iou"], min_valid=min_valid, progress=progress,
         measure=measure)
     keep = one_per_peak(scores, measured)
-    found = (boxes[keep], scores[keep], labels[keep],
-             {name: values[keep] for name, values in measured.items()})
+    measured = {name: values[keep] for name, values in measured.items()}
+    boxes = boxes[keep]
+    if FITTED_BOX[0] in measured:
+        fitted = np.stack([measured.pop(name) for name in FITTED_BOX], -1)
+        boxes = np.where(np.isfinite(fitted).all(axis=1, keepdims=True), fitted, boxes)
+    found = (boxes, scores[keep], labels[keep], measured)
     return found, reader, {"tile": int(tile), "overlap": overlap, **info}
 
 
@@ -251,11 +259,13 @@ def catalog_of(detector, source, options: dict) -> Table:
     from astrofm.detect.snr import SNR_COLUMNS
 
     threshold, min_snr = options["score_threshold"], options["min_snr"]
+    measure = min_snr is not None or options["fit_boxes"]  # both need the noise maps
     stats = FieldStats()
     (boxes, scores, labels, measured), reader, info = detector._run(
         source, **{k: options[k] for k in ("tile", "overlap", "batch_size", "hdu", "plane",
-                                            "min_valid", "progress")},
-        snr=min_snr is not None, stats=stats)
+                                            "min_valid", "progress", "fit_boxes",
+                                            "min_snr")},
+        snr=measure, stats=stats)
     field = stats.result(reader.header, reader.wcs)
     check_field(reader.name, field, detector.history.get("fields", {}))
     columns = {}
@@ -264,13 +274,14 @@ def catalog_of(detector, source, options: dict) -> Table:
         scores = detector.calibration(scores)
     keep = snr_filter(scores, measured, threshold, min_snr)
     columns = {name: values[keep] for name, values in columns.items()}
-    if min_snr is not None:
+    if measure:
         unit = reader.unit or 1
         columns.update({name: measured.get(name, np.zeros(len(keep)))[keep]
                         for name in SNR_COLUMNS})
         columns["peak"], columns["rms"] = columns["peak"] * unit, columns["rms"] * unit
     info.update(shape=list(reader.shape), score_threshold=float(threshold),
-                min_snr=min_snr, field=field, calibrated=detector.calibration is not None)
+                min_snr=min_snr, fit_boxes=options["fit_boxes"], field=field,
+                calibrated=detector.calibration is not None)
     return make_catalog(boxes[keep], scores[keep], labels[keep], detector.classes,
                         wcs=reader.wcs, source=reader.name, meta=info, columns=columns)
 

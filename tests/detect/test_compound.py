@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 from astropy.modeling.models import Gaussian2D
-from astropy.wcs import WCS
 from photutils.segmentation import detect_sources
 
 from astrofm import AstroImage
