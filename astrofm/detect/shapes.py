@@ -11,11 +11,19 @@ box.
 
 Each detection gets an elliptical :class:`~astropy.modeling.functional_models.Gaussian2D`
 fitted (trust-region least squares, :class:`~astropy.modeling.fitting.TRFLSQFitter`,
-which respects the lower bound on its widths) to the
-background-subtracted valid pixels of a window twice its box, started from the box
-(centre, and FWHM from the box size by the same convention). The fit replaces the box
-only when it is plausible: a positive peak, its centre inside the network's box, and
-its major axis within the window; otherwise the network's box stays.
+which respects the lower bound on its widths) to the background-subtracted valid pixels
+of a window twice its box, started from the box (centre, and FWHM from the box size by
+the same convention). The fit is used only when it is plausible: a positive peak, its
+centre within a quarter of the box from the box's centre, and its major axis within the
+window; otherwise the network's box stays.
+
+The fitted FWHM axes and orientation give the box's size, which one Gaussian measures
+well; its centre stays where the network put it. On a source of several components
+(a jet with knots, a lobe with a hotspot) one Gaussian's centre drifts towards the
+emission around it, while the network places the component: on the FIRST cutouts of
+``examples/radio_transfer.py``, fitted centres lowered the recall of Radio Galaxy Zoo
+components within one beam from 0.93 to 0.85 (one training seed), and on Abell 2255
+the boxes' IoU with the catalogue's was the same either way.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ __all__ = ["gaussian_boxes"]
 
 
 def _fit_one(residual, valid, box, fwhm_scale):
-    """``(x, y, major, minor, theta)`` of the Gaussian fitted in ``box``'s window, or None."""
+    """``(major, minor, theta)`` of the Gaussian fitted in ``box``'s window, or None."""
     from astropy.modeling import fitting, models
     from astropy.utils.exceptions import AstropyUserWarning
 
@@ -61,9 +69,10 @@ def _fit_one(residual, valid, box, fwhm_scale):
     major, minor = max(a, b), min(a, b)
     if b > a:
         theta += np.pi / 2
-    plausible = (fit.amplitude.value > 0 and x0 <= x <= x1 and y0 <= y <= y1
+    plausible = (fit.amplitude.value > 0 and abs(x - cx) <= (x1 - x0) / 4
+                 and abs(y - cy) <= (y1 - y0) / 4
                  and major <= 2 * half and np.isfinite([x, y, major, minor, theta]).all())
-    return (x, y, major, minor, theta) if plausible else None
+    return (major, minor, theta) if plausible else None
 
 
 def gaussian_boxes(residual, valid, boxes, *, fwhm_scale: float = FWHM_SCALE,
@@ -86,7 +95,8 @@ def gaussian_boxes(residual, valid, boxes, *, fwhm_scale: float = FWHM_SCALE,
     Returns
     -------
     numpy.ndarray
-        ``(N, 4)`` fitted boxes; NaN rows where no plausible fit was found.
+        ``(N, 4)`` boxes of the fitted Gaussians' FWHM ellipses, centred on the given
+        boxes; NaN rows where no plausible fit was found.
     """
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     out = np.full(boxes.shape, np.nan)
@@ -94,5 +104,6 @@ def gaussian_boxes(residual, valid, boxes, *, fwhm_scale: float = FWHM_SCALE,
         box = boxes[i]
         fitted = _fit_one(residual, valid, box, fwhm_scale)
         if fitted is not None:
-            out[i] = ellipse_boxes(*fitted, fwhm_scale=fwhm_scale)[0]
+            centre = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            out[i] = ellipse_boxes(*centre, *fitted, fwhm_scale=fwhm_scale)[0]
     return out

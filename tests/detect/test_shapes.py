@@ -33,6 +33,10 @@ def test_a_resolved_source_gets_the_box_of_its_fwhm_whatever_box_found_it():
     assert FWHM_SCALE == 2.0
     got = gaussian_boxes(data, valid, np.array([[28.0, 31.0, 33.0, 36.0]]))
     np.testing.assert_allclose(got[0], expected, atol=0.6)
+    # The size is the fit's, the centre the network's: a box 1 px to the right gives
+    # the same box 1 px to the right.
+    shifted = gaussian_boxes(data, valid, np.array([[29.0, 31.0, 34.0, 36.0]]))
+    np.testing.assert_allclose(shifted[0], np.add(expected, [1, 0, 1, 0]), atol=0.6)
 
 
 def test_a_turned_source_gets_the_box_enclosing_its_ellipse():
@@ -55,6 +59,9 @@ def test_no_plausible_fit_leaves_a_nan_row_and_unchosen_boxes_are_not_fitted():
     got = gaussian_boxes(data, blank, boxes)
     assert np.isfinite(got[0]).all() and np.isnan(got[1]).all()  # too few valid pixels
     assert np.isnan(gaussian_boxes(data, valid, boxes, fit=np.array([False, True]))[0]).all()
+    # A box 5 px beside the source: the fit finds the source 5 px from the box's centre,
+    # more than a quarter of its 5 px side, so it describes another source and is refused.
+    assert np.isnan(gaussian_boxes(data, valid, np.array([[33.0, 31.0, 38.0, 36.0]]))).all()
 
 
 def test_detect_writes_the_fitted_boxes_by_default(tmp_path):
