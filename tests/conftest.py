@@ -7,6 +7,10 @@ import pytest
 
 # Tests never reach a model hub: the loading code is proven on local files instead.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One torch (OpenMP) thread, here and in every process a test starts: the test machines'
+# cores are shared, and threads contending for them make a training step several times
+# slower than one thread does (a detector's CLI training took 29 s with two, 15 s with one).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

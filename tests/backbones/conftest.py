@@ -30,8 +30,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
+def _refuse_downloads(monkeypatch):
     """Make every download fail at once, as it would on a machine without network."""
     import huggingface_hub.constants
     import torchvision.models._api
@@ -45,6 +44,12 @@ def no_network(monkeypatch):
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", refuse)
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """No network for the test (see _refuse_downloads)."""
+    _refuse_downloads(monkeypatch)
+
+
 @pytest.fixture
 def fresh_registry():
     """A registry rediscovered from scratch, and again after the test."""
@@ -56,20 +61,25 @@ def fresh_registry():
 
 
 def pytest_generate_tests(metafunc):
-    # A test asking for ``tiny_name`` runs once per entry of TINY.
+    # A test asking for ``tiny_name`` runs once per entry of TINY. Module scope: the tests
+    # of one family run together and share its build (see ``tiny``).
     if "tiny_name" in metafunc.fixturenames:
-        metafunc.parametrize("tiny_name", list(TINY))
+        metafunc.parametrize("tiny_name", list(TINY), scope="module")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tiny(tiny_name):
-    """A freshly built tiny backbone of the family under test (random weights)."""
+    """A tiny backbone of the family under test (random weights, seed 0), built once per
+    module: a full-size ResNet-18 takes seconds to initialise here, and the tests only run
+    it under torch.no_grad (test_attention_maps checks that it is left as it was)."""
     import torch
 
     from astrofm import backbones
 
-    torch.manual_seed(0)
-    return backbones.load(tiny_name, weights=None, **TINY[tiny_name])
+    with pytest.MonkeyPatch.context() as monkeypatch, torch.random.fork_rng(devices=[]):
+        _refuse_downloads(monkeypatch)
+        torch.manual_seed(0)
+        return backbones.load(tiny_name, weights=None, **TINY[tiny_name])
 
 
 @pytest.fixture

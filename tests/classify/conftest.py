@@ -12,17 +12,12 @@ def tiny_vit():
 
 
 @pytest.fixture(autouse=True)
-def one_thread_and_fresh_cache():
-    """One torch thread (the test machine's cores are shared, and two threads contending
-    for them are many times slower than one), and no feature table kept from another
-    test."""
+def fresh_cache():
+    """No feature table kept from another test (tests/conftest.py gives one torch thread)."""
     from astrofm.classify.features import clear_memory
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     clear_memory()
     yield
-    torch.set_num_threads(threads)
     clear_memory()
 
 

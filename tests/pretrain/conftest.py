@@ -1,4 +1,4 @@
-"""Fixtures for the pretraining tests: a few small float images, one torch thread."""
+"""Fixtures for the pretraining tests: a few small float images."""
 
 import numpy as np
 import pytest
@@ -8,17 +8,6 @@ TINY_VIT = {"depth": 2, "embed_dim": 32, "num_heads": 2}
 
 #: DINO's head and loss, small enough for a test.
 TINY_DINO = {"n_local": 2, "hidden_dim": 32, "bottleneck_dim": 16, "output_dim": 64}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: on shared cores torch's worker threads slow small models down."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -83,68 +83,68 @@ def _png(path):
     figure.savefig(path)
 
 
+def _make_run(root, random=True, detect=True, features=True, attention=True,
+              fractions=(0.1, 1.0), name="run"):
+    """A fabricated run folder in ``root``, shaped as study_schema.md describes."""
+    folder = root / name
+    (folder / "features").mkdir(parents=True)
+    (folder / "figures").mkdir()
+    weights = {"dinov2-small": "pretrained", "dinov2-base": "pretrained",
+               "resnet18": "random (seed 0)" if random else "pretrained"}
+    rows = []
+    for backbone in BASE:
+        for head, tuning, variant in BONUS:
+            for fraction in fractions:
+                rows += [_classify_row(backbone, head, tuning, variant, fraction, seed,
+                                       weights[backbone]) for seed in (0, 1)]
+    rows += [_classify_row("resnet18", "linear", "full", "default", f, s, "random (seed 0)",
+                           baseline=True) for f in fractions for s in (0, 1)]
+    if detect:
+        rows += [_detect_row("dinov2-small", t, s, "pretrained", level)
+                 for t, level in (("frozen", 0.5), ("full", 0.7)) for s in (0, 1)]
+        rows += [_detect_row("resnet18", "full", s, "random (seed 0)", 0.4, baseline=True)
+                 for s in (0, 1)]
+    results = Table(rows=rows)
+    results["key"] = [f"{i:016x}" for i in range(len(results))]
+    results["preprocessing"] = PREPROC
+    results["n_train"] = (100 * results["fraction"]).astype(int)
+    results["fit_seconds"] = 1.5
+    results["eval_seconds"] = 0.5
+    results.meta.update({"classes": CLASSES, "ious": IOUS})
+    results.write(folder / "results.ecsv", format="ascii.ecsv")
+    study = {
+        "name": "radio galaxies", "task": "both", "classes": CLASSES,
+        "reference": {"backbone": "dinov2-small", "head": "linear", "tuning": "frozen",
+                      "variant": "default", "pooling": "cls"},
+        "backbones": [{"name": b, "weights": w, "digest": "ab12" if w != "pretrained"
+                       else "", "random": w.startswith("random")} for b, w in weights.items()],
+        "baseline": {"backbone": "resnet18", "tuning": "full", "weights": "random (seed 0)"},
+        "variants": {"default": "default pipeline", "crop": "close crop to the source"},
+        "data": {"train": "train.npz", "val": None, "test": "test.npz", "n_train": 100,
+                 "n_test": 30, "detect_train": None, "detect_test": None},
+        "versions": {"astrofm": "0.1.0", "torch": "2.5", "timm": "1.0", "python": "3.11",
+                     "lightning": "2.4"},
+        "machine": {"platform": "Linux", "processor": "x86_64", "cpus": 2, "gpu": None},
+        "started": "2026-01-01T00:00:00", "finished": "2026-01-01T01:00:00",
+        "wall_seconds": 3600.0, "random_weights": random}
+    (folder / "study.json").write_text(json.dumps(study))
+    if features:
+        for backbone in ("dinov2-small", "resnet18"):
+            _features(folder / "features" / f"{backbone}__default__train.fits", backbone,
+                      weights[backbone])
+    if attention:
+        _png(folder / "figures" / "attention__dinov2-small__crop.png")
+    return folder
+
+
 @pytest.fixture
 def make_run(tmp_path):
-    """Factory of a fabricated run folder, shaped as study_schema.md describes."""
-
-    def make(random=True, detect=True, features=True, attention=True, fractions=(0.1, 1.0),
-             name="run"):
-        folder = tmp_path / name
-        (folder / "features").mkdir(parents=True)
-        (folder / "figures").mkdir()
-        weights = {"dinov2-small": "pretrained", "dinov2-base": "pretrained",
-                   "resnet18": "random (seed 0)" if random else "pretrained"}
-        rows = []
-        for backbone in BASE:
-            for head, tuning, variant in BONUS:
-                for fraction in fractions:
-                    rows += [_classify_row(backbone, head, tuning, variant, fraction, seed,
-                                           weights[backbone]) for seed in (0, 1)]
-        rows += [_classify_row("resnet18", "linear", "full", "default", f, s, "random (seed 0)",
-                               baseline=True) for f in fractions for s in (0, 1)]
-        if detect:
-            rows += [_detect_row("dinov2-small", t, s, "pretrained", level)
-                     for t, level in (("frozen", 0.5), ("full", 0.7)) for s in (0, 1)]
-            rows += [_detect_row("resnet18", "full", s, "random (seed 0)", 0.4, baseline=True)
-                     for s in (0, 1)]
-        results = Table(rows=rows)
-        results["key"] = [f"{i:016x}" for i in range(len(results))]
-        results["preprocessing"] = PREPROC
-        results["n_train"] = (100 * results["fraction"]).astype(int)
-        results["fit_seconds"] = 1.5
-        results["eval_seconds"] = 0.5
-        results.meta.update({"classes": CLASSES, "ious": IOUS})
-        results.write(folder / "results.ecsv", format="ascii.ecsv")
-        study = {
-            "name": "radio galaxies", "task": "both", "classes": CLASSES,
-            "reference": {"backbone": "dinov2-small", "head": "linear", "tuning": "frozen",
-                          "variant": "default", "pooling": "cls"},
-            "backbones": [{"name": b, "weights": w, "digest": "ab12" if w != "pretrained"
-                           else "", "random": w.startswith("random")} for b, w in weights.items()],
-            "baseline": {"backbone": "resnet18", "tuning": "full", "weights": "random (seed 0)"},
-            "variants": {"default": "default pipeline", "crop": "close crop to the source"},
-            "data": {"train": "train.npz", "val": None, "test": "test.npz", "n_train": 100,
-                     "n_test": 30, "detect_train": None, "detect_test": None},
-            "versions": {"astrofm": "0.1.0", "torch": "2.5", "timm": "1.0", "python": "3.11",
-                         "lightning": "2.4"},
-            "machine": {"platform": "Linux", "processor": "x86_64", "cpus": 2, "gpu": None},
-            "started": "2026-01-01T00:00:00", "finished": "2026-01-01T01:00:00",
-            "wall_seconds": 3600.0, "random_weights": random}
-        (folder / "study.json").write_text(json.dumps(study))
-        if features:
-            for backbone in ("dinov2-small", "resnet18"):
-                _features(folder / "features" / f"{backbone}__default__train.fits", backbone,
-                          weights[backbone])
-        if attention:
-            _png(folder / "figures" / "attention__dinov2-small__crop.png")
-        return folder
-
-    return make
+    """Factory of fabricated run folders in the test's own folder (see _make_run)."""
+    return lambda **options: _make_run(tmp_path, **options)
 
 
-@pytest.fixture
-def fast_umap(monkeypatch):
-    """A stand-in for umap-learn, whose numba compilation takes half a minute."""
+def _fake_umap(monkeypatch):
+    """Put a stand-in for umap-learn, whose numba compilation takes half a minute."""
 
     class FirstTwo:
         def __init__(self, n_neighbors, random_state, **options):
@@ -155,6 +155,22 @@ def fast_umap(monkeypatch):
             return x[:, :2]
 
     monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=FirstTwo))
+
+
+@pytest.fixture
+def fast_umap(monkeypatch):
+    """umap-learn replaced by a stand-in for one test (see _fake_umap)."""
+    _fake_umap(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The report of the default run, rendered once for the tests that only read it (a
+    render takes seconds)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _fake_umap(monkeypatch)
+        return render(_make_run(tmp_path_factory.mktemp("rendered")))
+
 
 
 class _Page(HTMLParser):
@@ -182,8 +198,8 @@ def _parse(path):
     return page
 
 
-def test_report_is_self_contained_with_every_figure(make_run, fast_umap):
-    path = render(make_run())
+def test_report_is_self_contained_with_every_figure(rendered):
+    path = rendered
     assert path.name == "report.html"
     page = _parse(path)
     # fraction curves, per-class F1, confusion, UMAP, attention, mAP against IoU
@@ -198,26 +214,23 @@ def test_report_is_self_contained_with_every_figure(make_run, fast_umap):
             "map_vs_iou.png"} <= written
 
 
-def test_results_table_has_one_row_per_cell(make_run, fast_umap):
-    folder = make_run(detect=True)
-    cells = len(Table.read(folder / "results.ecsv"))
-    page = _parse(render(folder))
+def test_results_table_has_one_row_per_cell(rendered):
+    cells = len(Table.read(rendered.parent / "results.ecsv"))
+    page = _parse(rendered)
     assert page.tables["results"] == cells + 1  # header row
 
 
 @pytest.mark.parametrize("random", [True, False])
-def test_random_banner_iff_study_says_so(make_run, fast_umap, random):
-    path = render(make_run(random=random))
+def test_random_banner_iff_study_says_so(rendered, make_run, fast_umap, random):
+    path = rendered if random else render(make_run(random=False))  # the default is random
     text = path.read_text()
     assert ("banner" in _parse(path).classes) is random
     # every figure showing resnet18 names its random weights in the caption
     assert (text.count("resnet18 ran randomly initialised, NOT pretrained") >= 4) is random
 
 
-def test_adaptation_deltas_against_hand_computation(make_run, fast_umap):
-    folder = make_run()
-    render(folder)
-    table = Table.read(folder / "tables" / "adaptation.ecsv")
+def test_adaptation_deltas_against_hand_computation(rendered):
+    table = Table.read(rendered.parent / "tables" / "adaptation.ecsv")
     got = {(r["backbone"], r["change"], r["value"]): r["delta"] for r in table}
     for backbone in BASE:
         assert got[backbone, "head", "mlp"] == pytest.approx(0.04, abs=1e-9)
@@ -231,11 +244,10 @@ def test_adaptation_deltas_against_hand_computation(make_run, fast_umap):
     assert ref["reference_f1"][0] == pytest.approx(0.605, abs=1e-9)
 
 
-def test_per_class_and_detection_tables(make_run, fast_umap):
+def test_per_class_and_detection_tables(rendered):
     from astrofm.study.summary import per_class_report, select
 
-    folder = make_run()
-    render(folder)
+    folder = rendered.parent
     results = Table.read(folder / "results.ecsv")
     rows = select(results, backbone="dinov2-small", head="linear", tuning="frozen",
                   variant="default", fraction=1.0)
@@ -347,13 +359,13 @@ def test_preprocessing_figure_shows_every_step(tmp_path):
     assert figures.figure_png(figure).startswith(PNG)
 
 
-def test_report_renders_in_a_headless_browser(make_run, fast_umap, tmp_path):
+def test_report_renders_in_a_headless_browser(rendered, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no chromium or chromium-browser on PATH (apt-get install chromium)")
     from PIL import Image
 
-    path = render(make_run())
+    path = rendered
     shot = tmp_path / "shot.png"
     subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox",
                     "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1300,2400",
