@@ -14,15 +14,18 @@
 Modules: :mod:`~astrofm.detect.anchors` (input scale, anchors),
 :mod:`~astrofm.detect.augment` (training augmentation),
 :mod:`~astrofm.detect.pyramid` (FPN, simple feature pyramid), :mod:`~astrofm.detect.model`
-(the torchvision network), :mod:`~astrofm.detect.module` (Lightning training),
+(the torchvision network), :mod:`~astrofm.detect.training` (how ``fit`` trains),
+:mod:`~astrofm.detect.module` (Lightning training),
 :mod:`~astrofm.detect.tiling` (mosaics), :mod:`~astrofm.detect.survey` (many mosaics over
-many processes), :mod:`~astrofm.detect.snr` (peak S/N of detections),
+many processes), :mod:`~astrofm.detect.snr` (peak S/N of detections, one detection per peak),
+:mod:`~astrofm.detect.shapes` (boxes sized by a fitted Gaussian),
 :mod:`~astrofm.detect.domain` (training-field statistics and the domain warning),
 :mod:`~astrofm.detect.calibrate` (scores calibrated to purity),
 :mod:`~astrofm.detect.catalog` (tables, regions, COCO, catalogue-to-box conversion),
 :mod:`~astrofm.detect.catalog_coco` (training sets from a catalogue),
 :mod:`~astrofm.detect.metrics`, :mod:`~astrofm.detect.plots`,
 :mod:`~astrofm.detect.simulate` (generated radio fields),
+:mod:`~astrofm.detect.compound` (sources of several Gaussians in one island),
 :mod:`~astrofm.detect.simulate_like` and :mod:`~astrofm.detect.target` (fields matched
 to a real image) and :mod:`~astrofm.detect.radio_galaxies` (simulated radio galaxies in
 RGZ classes).
