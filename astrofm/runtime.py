@@ -78,15 +78,15 @@ def check_accelerator(device, option: str = "device"):
     -------
     The same value.
     """
-    if not isinstance(device, str):
+    # The default passes without loading Lightning, so that a command's other checks
+    # report in a second.
+    if not isinstance(device, str) or device == "auto":
         return device
     from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 
     names = sorted({"auto", "gpu", *AcceleratorRegistry.available_accelerators()})
     if device not in names:
         raise ConfigError(f"{option}={device!r}: not a device; choose one of {names}.")
-    if device == "auto":
-        return device
     kinds = ((CUDAAccelerator, MPSAccelerator) if device == "gpu"
              else (AcceleratorRegistry[device]["accelerator"],))
     if not any(kind.is_available() for kind in kinds):

@@ -35,58 +35,52 @@ Scores next to a classical finder and against catalogues of positions:
 :mod:`~astrofm.detect.positions` (recall within a radius, false detections).
 """
 
-from astrofm.detect.anchors import BoxPrior, box_prior
-from astrofm.detect.augment import DetectionAugment
-from astrofm.detect.baseline import segmentation_catalog
-from astrofm.detect.catalog import (
-    catalog_to_boxes,
-    ellipse_boxes,
-    make_catalog,
-    write_catalog,
-    write_coco,
-    write_regions,
-)
-from astrofm.detect.catalog_coco import catalog_to_coco
-from astrofm.detect.detector import Detector
-from astrofm.detect.metrics import IOU_STEPS, DetectionReport, detection_metrics
-from astrofm.detect.positions import PositionReport, match_positions, position_metrics
-from astrofm.detect.radio_galaxies import (
-    RGZ_KINDS,
-    rgz_label,
-    simulate_radio_galaxy,
-    write_radio_galaxies,
-)
-from astrofm.detect.simulate import simulate_field, write_simulated
-from astrofm.detect.simulate_like import simulate_like, write_simulated_like
-from astrofm.detect.target import TargetStats, measure_target
+from importlib import import_module
 
-__all__ = [
-    "Detector",
-    "DetectionAugment",
-    "BoxPrior",
-    "box_prior",
-    "DetectionReport",
-    "detection_metrics",
-    "IOU_STEPS",
-    "segmentation_catalog",
-    "PositionReport",
-    "match_positions",
-    "position_metrics",
-    "catalog_to_boxes",
-    "catalog_to_coco",
-    "ellipse_boxes",
-    "make_catalog",
-    "write_catalog",
-    "write_coco",
-    "write_regions",
-    "simulate_field",
-    "write_simulated",
-    "simulate_like",
-    "write_simulated_like",
-    "measure_target",
-    "TargetStats",
-    "RGZ_KINDS",
-    "rgz_label",
-    "simulate_radio_galaxy",
-    "write_radio_galaxies",
-]
+#: Public names and the module that defines each. They are imported on first use, so
+#: that the command line can check its arguments (with :mod:`~astrofm.detect.snr` or
+#: :mod:`~astrofm.detect.catalog`) before torch, torchvision and Lightning load.
+_LAZY = {
+    "Detector": "detector",
+    "DetectionAugment": "augment",
+    "BoxPrior": "anchors",
+    "box_prior": "anchors",
+    "DetectionReport": "metrics",
+    "detection_metrics": "metrics",
+    "IOU_STEPS": "metrics",
+    "segmentation_catalog": "baseline",
+    "PositionReport": "positions",
+    "match_positions": "positions",
+    "position_metrics": "positions",
+    "catalog_to_boxes": "catalog",
+    "catalog_to_coco": "catalog_coco",
+    "ellipse_boxes": "catalog",
+    "make_catalog": "catalog",
+    "write_catalog": "catalog",
+    "write_coco": "catalog",
+    "write_regions": "catalog",
+    "simulate_field": "simulate",
+    "write_simulated": "simulate",
+    "simulate_like": "simulate_like",
+    "write_simulated_like": "simulate_like",
+    "measure_target": "target",
+    "TargetStats": "target",
+    "RGZ_KINDS": "radio_galaxies",
+    "rgz_label": "radio_galaxies",
+    "simulate_radio_galaxy": "radio_galaxies",
+    "write_radio_galaxies": "radio_galaxies",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'astrofm.detect' has no attribute {name!r}")
+    value = getattr(import_module(f"astrofm.detect.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
