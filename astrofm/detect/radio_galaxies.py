@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from astrofm.detect.simulate import FWHM_PER_SIGMA, _correlated_noise, _pair
+from astrofm.detect.simulate import FWHM_PER_SIGMA, _beam_area, _correlated_noise, _pair
 from astrofm.errors import ConfigError
 from astrofm.image import AstroImage
 
-__all__ = ["RGZ_KINDS", "rgz_label", "simulate_radio_galaxy", "write_radio_galaxies"]
+__all__ = ["RGZ_KINDS", "island_peaks", "rgz_label", "simulate_radio_galaxy",
+           "write_radio_galaxies"]
 
 #: Classes :func:`simulate_radio_galaxy` draws, with the layout of each: ``"C"`` a
 #: component on its own island, ``"="`` a component joined to the one before it.
@@ -39,9 +40,17 @@ RGZ_KINDS = {"1C-1P": "C", "1C-2P": "C=", "1C-3P": "C==", "2C-2P": "CC", "2C-3P"
 _SIGMAS = 3.0
 
 
-def _beam_area(beam_fwhm: float) -> float:
-    """Area of a Gaussian beam in pixels, :math:`\\pi B^2 / (4 \\ln 2)`."""
-    return math.pi * beam_fwhm ** 2 / (4 * math.log(2))
+def island_peaks(data, threshold: float, islands, beam_fwhm: float) -> np.ndarray:
+    """Peaks as Radio Galaxy Zoo counts them: ``(K, 2)`` row, column of each.
+
+    Pixels at or above ``threshold`` that are the largest of their island (a label of
+    ``islands``, a photutils segmentation image) within ``max(1, round(beam_fwhm / 2))``
+    pixels, a square window; scikit-image's ``peak_local_max``.
+    """
+    from skimage.feature import peak_local_max
+
+    return peak_local_max(data, min_distance=max(1, round(beam_fwhm / 2)),
+                          threshold_abs=threshold, labels=islands.data, exclude_border=False)
 
 
 def rgz_label(image, rms: float, beam_fwhm: float) -> str:
@@ -65,7 +74,6 @@ def rgz_label(image, rms: float, beam_fwhm: float) -> str:
         pixels (a square window).
     """
     from photutils.segmentation import detect_sources
-    from skimage.feature import peak_local_max
 
     data = np.asarray(getattr(image, "data", image), dtype=float)
     if data.ndim != 2 or not rms > 0 or not beam_fwhm > 0:
@@ -75,9 +83,7 @@ def rgz_label(image, rms: float, beam_fwhm: float) -> str:
     islands = detect_sources(data, _SIGMAS * rms, n_pixels=npixels, connectivity=8)
     if islands is None:
         return "0C-0P"
-    peaks = peak_local_max(data, min_distance=max(1, round(beam_fwhm / 2)),
-                           threshold_abs=_SIGMAS * rms, labels=islands.data,
-                           exclude_border=False)
+    peaks = island_peaks(data, _SIGMAS * rms, islands, beam_fwhm)
     return f"{islands.n_labels}C-{len(peaks)}P"
 
 

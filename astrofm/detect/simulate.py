@@ -50,6 +50,12 @@ def _check_label_snr(label_snr):
     return float(label_snr)
 
 
+def _beam_area(major: float, minor: float | None = None) -> float:
+    """Area of a Gaussian beam of FWHM axes ``major`` and ``minor`` (circular without it),
+    :math:`\\pi M m / (4 \\ln 2)`, in the units of the axes squared."""
+    return float(np.pi * major * (major if minor is None else minor) / (4 * np.log(2)))
+
+
 def _check_fraction(value, name):
     if not (isinstance(value, (int, float, np.number)) and 0 <= value <= 1):
         raise ConfigError(f"{name}={value!r}: give a share of sources, from 0 to 1.")

@@ -25,6 +25,7 @@ import numpy as np
 from astrofm.detect.catalog import FWHM_SCALE
 from astrofm.detect.simulate import (
     LABEL_SNR,
+    _beam_area,
     _check_fraction,
     _check_label_snr,
     _covariance,
@@ -147,8 +148,7 @@ def _field(stats, corner, shape, turn, amplitude, rng, options):
 def _labelled_density(stats) -> float:
     """Labelled sources per pixel to generate: the image's, or :data:`MIN_DENSITY`."""
     major, minor, _ = stats.beam
-    beam_area = np.pi / (4 * np.log(2)) * major * minor
-    return max(stats.island_density, MIN_DENSITY / beam_area)
+    return max(stats.island_density, MIN_DENSITY / _beam_area(major, minor))
 
 
 def simulate_like(image, n: int, *, shape=64, n_sources=None, snr=None,

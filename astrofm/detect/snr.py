@@ -185,8 +185,8 @@ class PeakSNR:
 
             shift = np.array([x0, y0, x0, y0], dtype=float)
             chosen = None if self.fit_snr is None else out["snr"] >= self.fit_snr
-            fitted = gaussian_boxes(np.where(valid, data - background, 0.0), valid,
-                                    boxes - shift, fit=chosen) + shift
+            fitted = gaussian_boxes(np.where(valid, residual, 0.0), valid, boxes - shift,
+                                    fit=chosen) + shift
             out.update(zip(FITTED_BOX, fitted.T, strict=True))
         return out
 

@@ -28,7 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from astrofm.detect.simulate import LABEL_SNR, _check_label_snr, _covariance, _ellipse
+from astrofm.detect.simulate import (
+    LABEL_SNR,
+    _beam_area,
+    _check_label_snr,
+    _covariance,
+    _ellipse,
+)
 from astrofm.errors import ConfigError, ImageValueError
 from astrofm.image import AstroImage
 
@@ -172,7 +178,7 @@ def measure_target(image, *, beam_fwhm: float | None = None, box_size: int | Non
     bkg = Background2D(data, box_size, mask=invalid, filter_size=3,
                        sigma_clip=SigmaClip(sigma=3.0))
     residual = np.where(invalid, 0.0, data - bkg.background)
-    n_pixels = max(1, math.ceil(math.pi * beam[0] * beam[1] / (4 * math.log(2)) / 2))
+    n_pixels = max(1, math.ceil(_beam_area(beam[0], beam[1]) / 2))
     with warnings.catch_warnings():
         # An image without sources is a valid target: None says so.
         warnings.simplefilter("ignore", NoDetectionsWarning)
@@ -198,10 +204,9 @@ def _multi_peak_fraction(snr, islands, level, beam_fwhm) -> float:
     """Share of ``islands`` holding more than one local maximum of ``snr`` >= ``level``."""
     if islands is None:
         return 0.0
-    from skimage.feature import peak_local_max
+    from astrofm.detect.radio_galaxies import island_peaks
 
-    peaks = peak_local_max(snr, min_distance=max(1, round(beam_fwhm / 2)), threshold_abs=level,
-                           labels=islands.data, exclude_border=False)
+    peaks = island_peaks(snr, level, islands, beam_fwhm)
     per_island = np.bincount(islands.data[tuple(peaks.T)], minlength=islands.n_labels + 1)[1:]
     return float(np.mean(per_island > 1))
 

@@ -30,7 +30,7 @@ def test_a_resolved_source_gets_the_box_of_its_fwhm_whatever_box_found_it():
     # The network's box is beam-sized (5 x 5 px) on a source 8 x 4 px FWHM: the
     # catalogue's box is k FWHM across, 16 x 8 px, centred on the source.
     expected = [30.5 - 8, 33.5 - 4, 30.5 + 8, 33.5 + 4]
-    assert FWHM_SCALE == 2.0
+    assert FWHM_SCALE == pytest.approx(2.0)
     got = gaussian_boxes(data, valid, np.array([[28.0, 31.0, 33.0, 36.0]]))
     np.testing.assert_allclose(got[0], expected, atol=0.6)
     # The size is the fit's, the centre the network's: a box 1 px to the right gives
